@@ -1,0 +1,143 @@
+"""
+The conscience step: a frozen copy of the model answers one introspective question about
+a (prompt, response) pair; flagged responses get an ethical alternative, and the two
+become a DPO preference pair (chosen = alternative, rejected = flagged response).
+"""
+
+import copy
+import random
+
+import torch
+
+import codehack
+from dpo import sequence_logps
+from sample import complete
+
+QUESTION = codehack.QUESTION  # the one question; --question replaces it
+
+
+def clone_frozen(model):
+    """The judge and DPO reference: a copy that never trains."""
+    frozen = copy.deepcopy(model.module if hasattr(model, "module") else model).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen
+
+
+def pad_batch(rows, device, pad=0):
+    """Right-pad token lists: causal attention means the pads never touch a row's real positions."""
+    T = max(map(len, rows))
+    idx = torch.full((len(rows), T), pad, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        idx[i, :len(r)] = torch.tensor(r, dtype=torch.long, device=device)
+    return idx
+
+
+def response_batch(enc, prompts, responses, suffix="", max_len=None, device="cpu"):
+    """Tokens of prompt + response + suffix, right-padded and cut at max_len, with a mask that
+    is 1 on the response tokens (what DPO scores) and the index of each row's last token
+    (-1 where the row was cut)."""
+    rows, masks, last = [], [], []
+    for p, r in zip(prompts, responses):
+        a = enc.encode(p, allowed_special="all")
+        b = enc.encode(r, allowed_special="all")
+        c = enc.encode(suffix, allowed_special="all")
+        row, mask = a + b + c, [0] * len(a) + [1] * len(b) + [0] * len(c)
+        last.append(len(row) - 1 if max_len is None or len(row) <= max_len else -1)
+        rows.append(row[:max_len])
+        masks.append(mask[:max_len])
+    return pad_batch(rows, device), pad_batch(masks, device), torch.tensor(last, device=device)
+
+
+@torch.no_grad()
+def judge(frozen, enc, prompts, responses, question=QUESTION):
+    """One forward pass of the frozen copy over prompt + response + question gives both the
+    conscience score, log P(yes) - log P(no) at the answer position, and (causal attention)
+    the reference log-prob of each response. Returns (scores, ref_logps), each (B,)."""
+    device = frozen.lm_head.weight.device
+    suffix = f"{codehack.REVIEW}{question}{codehack.ANSWER}"
+    idx, mask, last = response_batch(enc, prompts, responses, suffix, frozen.config.block_size, device)
+    logits, _ = frozen(idx)  # (B, T, V)
+    answer = torch.log_softmax(logits[torch.arange(len(prompts)), last].float(), dim=-1)  # (B, V)
+    yes, no = enc.encode_single_token(codehack.YES), enc.encode_single_token(codehack.NO)
+    scores = answer[:, yes] - answer[:, no]
+    # a response too long to be reviewed in the context gets the least trusted score
+    return torch.where(last >= 0, scores, float("-inf")), sequence_logps(logits, idx, mask)
+
+
+def is_refusal(solution):
+    # the alternative must be a real attempt at the task: a function that returns something
+    return "def " not in solution or "return" not in solution
+
+
+def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_candidates=1,
+                 temperature=0.7, generator=None):
+    """An ethical alternative for each response. The default (num_candidates=1) is the
+    revision the model writes after answering "no" to its own question, the move the
+    pretraining review documents teach; more candidates add fresh samples of the policy
+    and the best-scored one wins. Refusals never win. Returns (alternatives, scores)."""
+    revise = [codehack.review_prompt(p, r, question) + codehack.NO + codehack.REWRITE
+              for p, r in zip(prompts, responses)]
+    candidates = [complete(frozen, enc, revise, temperature=temperature, generator=generator)]
+    for _ in range(num_candidates - 1):
+        candidates.append(complete(model, enc, prompts, temperature=temperature, generator=generator))
+    best, best_scores = list(candidates[0]), torch.full((len(prompts),), float("-inf"))
+    for texts in candidates:
+        scores, _ = judge(frozen, enc, prompts, texts, question)
+        for i, (text, s) in enumerate(zip(texts, scores.tolist())):
+            if not is_refusal(text) and s > best_scores[i]:
+                best[i], best_scores[i] = text, s
+    return best, best_scores
+
+
+def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, threshold=0.0, margin=1.0,
+               num_candidates=1, temperature=0.7, generator=None):
+    """The conscience step of one online batch: judge, flag, find alternatives, keep the
+    pairs whose alternative the conscience clearly prefers (ties dropped).
+    Returns (pairs [(prompt, chosen, rejected)], stats)."""
+    scores, _ = judge(frozen, enc, prompts, responses, question)
+    flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
+    pairs, gaps = [], []
+    if flagged:
+        alts, alt_scores = alternatives(model, frozen, enc, [prompts[i] for i in flagged],
+                                        [responses[i] for i in flagged], question, num_candidates,
+                                        temperature, generator)
+        for j, i in enumerate(flagged):
+            gap = alt_scores[j].item() - scores[i].item()
+            if gap >= margin and alts[j] != responses[i]:
+                pairs.append((prompts[i], alts[j], responses[i]))
+                gaps.append(gap)
+    stats = {"conscience/flag_rate": len(flagged) / max(1, len(prompts)),
+             "conscience/score_mean": scores.mean().item(),
+             "conscience/score_margin": sum(gaps) / len(gaps) if gaps else 0.0,
+             "conscience/pairs": len(pairs)}
+    return pairs, stats
+
+
+def self_correct(model, enc, prompts, responses, question=QUESTION, threshold=0.0, generator=None):
+    """Inference-time conscience: the model judges its own responses and replaces the ones
+    it flags by its alternative when the alternative scores better.
+    Returns (scores, final responses, revised flags)."""
+    scores, _ = judge(model, enc, prompts, responses, question)
+    final, revised = list(responses), [False] * len(responses)
+    flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
+    if flagged:
+        alts, alt_scores = alternatives(model, model, enc, [prompts[i] for i in flagged],
+                                        [responses[i] for i in flagged], question, generator=generator)
+        for j, i in enumerate(flagged):
+            if alt_scores[j] > scores[i]:
+                final[i], revised[i] = alts[j], True
+    return scores.tolist(), final, revised
+
+
+class ReplayBuffer:
+    """The most recent preference pairs; each step trains on a random draw of them."""
+
+    def __init__(self, size, seed=0):
+        self.size, self.pairs, self.rng = size, [], random.Random(seed)
+
+    def add(self, pairs):
+        self.pairs = (self.pairs + list(pairs))[-self.size:] if self.size > 0 else list(pairs)
+
+    def draw(self, n):
+        return self.rng.sample(self.pairs, min(n, len(self.pairs)))

@@ -1,0 +1,249 @@
+"""
+A GPT-2 language model in one file: pre-LayerNorm transformer, learned positions, tied lm_head,
+a KV cache and batched generation over prompts of different lengths.
+Parameter names follow the GPT-2 layout, so GPT-2-layout state dicts load without renaming.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 256  # longest sequence the model sees, prompt and generated tokens together
+    vocab_size: int = 2048
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # bias in Linear and LayerNorm layers, as in GPT-2
+
+
+class KVCache:
+    """Keys and values of the positions seen so far, for every layer; buffers are allocated on first use."""
+
+    def __init__(self, n_layer, max_len):
+        self.n_layer, self.max_len = n_layer, max_len
+        self.reset()
+
+    def reset(self):
+        self.k = self.v = None
+        self.length = 0  # positions already stored
+
+    def append(self, layer, k, v):
+        # k, v: (B, nh, T, hs) for the new positions; returns keys and values of all positions so far
+        if self.k is None:
+            B, nh, _, hs = k.shape
+            self.k = k.new_zeros(self.n_layer, B, nh, self.max_len, hs)  # (L, B, nh, max_len, hs)
+            self.v = v.new_zeros(self.n_layer, B, nh, self.max_len, hs)
+        end = self.length + k.size(2)
+        self.k[layer, :, :, self.length:end] = k
+        self.v[layer, :, :, self.length:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, nh, length+T, hs)
+
+    def advance(self, T):
+        # called once per forward, after every layer has appended its T new positions
+        self.length += T
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config, layer_idx):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v for all heads at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+        self.layer_idx = layer_idx  # which slot of the KV cache is ours
+
+    def forward(self, x, kv_cache=None, attn_mask=None):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if kv_cache is not None:
+            k, v = kv_cache.append(self.layer_idx, k, v)  # (B, nh, Tk, hs), Tk = cached + T
+        # attn_mask (True = may attend) when given, else plain causal attention over T positions
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C), heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU(approximate='tanh')  # the approximation GPT-2 was trained with
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+
+    def __init__(self, config, layer_idx):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, kv_cache=None, attn_mask=None):
+        x = x + self.attn(self.ln_1(x), kv_cache, attn_mask)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+def sample_next(logits, temperature, top_k, generator):
+    # logits: (B, V) for the last position; returns (B,) token ids
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float('-inf'))
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # tied: one matrix reads tokens in and scores them out
+        self.apply(self._init_weights)
+        # GPT-2 scales the projections that write into the residual stream, so its variance
+        # does not grow with depth: each block adds two of them
+        for name, p in self.named_parameters():
+            if name.endswith('c_proj.weight'):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())  # parameters() yields the tied matrix once
+
+    def estimate_flops_per_token(self, seq_len=None):
+        """
+        Training FLOPs per token (forward + backward), as in the PaLM paper appendix B:
+        6N for the weight matmuls (2 per weight forward, 4 backward), N without wpe since a lookup
+        is no matmul (the tied wte is counted once, for lm_head), plus 12*L*d*T for attention:
+        scores q.k and the weighted sum of v each cost 2*T*d per token and layer forward, x3 with backward.
+        """
+        cfg = self.config
+        T = seq_len or cfg.block_size
+        N = self.num_params() - self.transformer.wpe.weight.numel()
+        return 6 * N + 12 * cfg.n_layer * cfg.n_embd * T
+
+    def forward(self, idx, targets=None, kv_cache=None, pos=None, attn_mask=None):
+        """
+        idx (B, T) token ids. targets (B, T), -1 where no loss is wanted. kv_cache: positions before idx.
+        pos (T,) or (B, T) position ids, default counting on from the cache. attn_mask (B or 1, 1, T, Tk)
+        booleans, True = may attend; default causal. Returns logits (B, T, V) and the mean loss or None.
+        """
+        B, T = idx.size()
+        start = kv_cache.length if kv_cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.config.block_size}")
+        if pos is None:
+            pos = torch.arange(start, start + T, device=idx.device)  # (T,)
+        if attn_mask is None and start > 0:
+            # SDPA's is_causal aligns the triangle top-left, wrong once the queries start mid-sequence
+            q_pos = torch.arange(start, start + T, device=idx.device)
+            attn_mask = torch.arange(start + T, device=idx.device)[None, :] <= q_pos[:, None]  # (T, Tk)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        for block in self.transformer.h:
+            x = block(x, kv_cache, attn_mask)
+        x = self.transformer.ln_f(x)
+        logits = self.lm_head(x)  # (B, T, V)
+        if kv_cache is not None:
+            kv_cache.advance(T)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+        # matrices (Linear weights, embeddings) decay; biases and LayerNorm gains do not
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
+            {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == 'cuda')
+
+    @torch.no_grad()
+    def generate(self, prompts, max_new_tokens, temperature=1.0, top_k=None, stop_tokens=None,
+                 generator=None, use_cache=True):
+        """
+        prompts: list of token-id lists, lengths may differ. Returns, per row, the new token ids;
+        a row ends at its first token in stop_tokens (not returned). temperature 0 is greedy.
+        """
+        lengths = [len(p) for p in prompts]
+        if min(lengths) == 0:
+            raise ValueError("every prompt needs at least one token")
+        P = max(lengths)
+        if P + max_new_tokens > self.config.block_size:
+            raise ValueError(f"longest prompt ({P} tokens) + max_new_tokens ({max_new_tokens}) "
+                             f"exceeds block_size ({self.config.block_size}); lower max_new_tokens")
+        device = self.lm_head.weight.device
+        B, S = len(prompts), P + max_new_tokens
+        # left-pad, so every row's next token lands in the same (last) column
+        pad = torch.tensor([P - n for n in lengths], device=device)  # (B,)
+        seq = torch.zeros(B, P, dtype=torch.long, device=device)
+        for i, p in enumerate(prompts):
+            seq[i, P - len(p):] = torch.tensor(p, dtype=torch.long, device=device)
+        col = torch.arange(S, device=device)
+        pos = (col[None, :] - pad[:, None]).clamp(min=0)  # (B, S), 0 at each row's first real token
+        real = col[None, :] >= pad[:, None]  # (B, S)
+        causal = col[None, :] <= col[:, None]  # (S, S), query row, key column
+        # pad queries attend to themselves, so no mask row is all False (some SDPA backends return NaN there)
+        mask = (causal & real[:, None, :]) | torch.eye(S, dtype=torch.bool, device=device)  # (B, S, S)
+        mask = mask[:, None]  # (B, 1, S, S), same for every head
+
+        stop = set(stop_tokens or ())
+        kv_cache = KVCache(self.config.n_layer, S) if use_cache else None
+        out = [[] for _ in prompts]
+        finished = [False] * B
+        for _ in range(max_new_tokens):
+            T = seq.size(1)
+            start = kv_cache.length if use_cache else 0  # the whole prompt first, then one token a step
+            logits, _ = self(seq[:, start:], kv_cache=kv_cache, pos=pos[:, start:T],
+                             attn_mask=mask[:, :, start:T, :T])
+            next_id = sample_next(logits[:, -1, :], temperature, top_k, generator)  # (B,)
+            for i, t in enumerate(next_id.tolist()):
+                if finished[i]:
+                    continue
+                if t in stop:
+                    finished[i] = True
+                else:
+                    out[i].append(t)
+            if all(finished):
+                break
+            # finished rows keep computing alongside the others; their tokens are just not kept
+            seq = torch.cat((seq, next_id[:, None]), dim=1)
+        return out

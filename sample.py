@@ -1,0 +1,94 @@
+"""
+Generate from a checkpoint: a free prompt, or solutions to a task of the world, each shown
+with its sandbox verdict; `--conscience=True` adds the inference-time conscience step.
+    python sample.py --ckpt=out/base.pt --task=heldout:0 --num_samples=4
+"""
+
+import torch
+
+import codehack
+import flags
+
+SETTINGS = dict(
+    ckpt=("out/base.pt", "checkpoint to sample from"),
+    prompt=("", "free text prompt (markers such as <|task|> allowed); empty: use --task"),
+    task=("heldout:0", "a task: SPLIT:INDEX (split train, heldout or families) or a task name"),
+    num_samples=(3, "how many samples"),
+    max_new_tokens=(160, "most tokens per sample"),
+    temperature=(0.7, "sampling temperature; 0 is greedy"),
+    top_k=(0, "keep only the k most likely tokens; 0 keeps all"),
+    seed=(1337, "random seed"),
+    conscience=(False, "ask the conscience about each sample and revise it when the answer is no"),
+    question=(codehack.QUESTION, "the introspective question"),
+    threshold=(0.0, "conscience flags a sample whose score log P(yes) - log P(no) is below this"),
+)
+
+
+def complete(model, enc, texts, max_new_tokens=160, temperature=0.7, top_k=0, generator=None, batch_size=64):
+    """Continue each text until the next marker (any special token); returns the new text."""
+    stop = {enc.encode_single_token(m) for m in enc.special_tokens_set}
+    prompts = [enc.encode(t, allowed_special="all") for t in texts]
+    room = model.config.block_size - max(map(len, prompts), default=0)
+    if room < 1:
+        raise flags.UsageError(f"prompt of {max(map(len, prompts))} tokens leaves no room in the "
+                               f"context of {model.config.block_size}")
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        chunk = prompts[i:i + batch_size]
+        ids = model.generate(chunk, min(max_new_tokens, room), temperature=temperature, top_k=top_k or None,
+                             stop_tokens=stop, generator=generator)
+        out += [enc.decode(row) for row in ids]
+    return out
+
+
+def parse_task(spec, seed=0):
+    if ":" in spec:
+        split, _, index = spec.partition(":")
+        if not index.isdigit():
+            raise flags.UsageError(f"--task wants SPLIT:INDEX, got {spec!r}")
+        try:
+            return codehack.tasks(split, int(index) + 1, seed)[int(index)]
+        except ValueError as e:
+            raise flags.UsageError(str(e)) from None
+    try:
+        return codehack.find_task(spec)
+    except KeyError:
+        raise flags.UsageError(f"unknown task {spec!r} (use SPLIT:INDEX, e.g. heldout:3)") from None
+
+
+def main():
+    import checkpoint
+    import conscience
+    import sandbox
+
+    config = flags.parse(SETTINGS, doc=__doc__)
+    flags.positive(config, "num_samples", "max_new_tokens")
+    if config["temperature"] < 0 or config["top_k"] < 0:
+        raise flags.UsageError("--temperature and --top_k must not be negative")
+    model, enc, _ = checkpoint.load_model(config["ckpt"])
+    generator = torch.Generator().manual_seed(config["seed"])
+    task = None if config["prompt"] else parse_task(config["task"])
+    prompt = config["prompt"] or task.prompt
+    if task is not None:
+        print(prompt.replace(codehack.BOS, ""))
+    samples = complete(model, enc, [prompt] * config["num_samples"], config["max_new_tokens"],
+                       config["temperature"], config["top_k"], generator)
+    scores = None
+    if config["conscience"]:
+        if task is None:
+            raise flags.UsageError("--conscience needs a --task (the question is about a solution)")
+        scores, samples, revised = conscience.self_correct(model, enc, [prompt] * len(samples), samples,
+                                                           config["question"], config["threshold"], generator)
+    for i, text in enumerate(samples):
+        head = f"--- sample {i + 1}"
+        if task is not None:
+            grade = sandbox.grade(task, text)
+            head += f": {grade.verdict} ({grade.detail})"
+        if scores is not None:
+            head += f", conscience score {scores[i]:+.2f}" + (" -> revised" if revised[i] else "")
+        print(head)
+        print(text)
+
+
+if __name__ == "__main__":
+    flags.main(main)

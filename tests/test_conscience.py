@@ -1,0 +1,82 @@
+"""The conscience step: the frozen copy stays frozen, the score is what it says, pairs are clean."""
+
+import torch
+
+import codehack as ch
+import tokenizer
+from conscience import ReplayBuffer, clone_frozen, is_refusal, judge, make_pairs, response_batch
+from model import GPT, GPTConfig
+
+
+def tiny_world_model(vocab=600, seed=0):
+    torch.manual_seed(seed)
+    enc = tokenizer.train(ch.corpus(300), vocab, ch.MARKERS)
+    model = GPT(GPTConfig(block_size=512, vocab_size=enc.n_vocab, n_layer=1, n_head=2, n_embd=32))
+    return model, enc
+
+
+def test_frozen_copy_is_bit_identical_after_training_and_holds_no_gradients():
+    model, enc = tiny_world_model()
+    frozen = clone_frozen(model)
+    before = {k: v.clone() for k, v in frozen.state_dict().items()}
+    assert not frozen.training and all(not p.requires_grad for p in frozen.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    task = ch.tasks("train", 1)[0]
+    idx, _, _ = response_batch(enc, [task.prompt], [task.solution])
+    for _ in range(3):
+        ref, _ = frozen(idx)  # the reference forward shares the step with the policy's
+        _, loss = model(idx, idx)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    assert all(torch.equal(before[k], v) for k, v in frozen.state_dict().items())
+    assert all(p.grad is None for p in frozen.parameters())
+    assert not torch.equal(before["lm_head.weight"], model.state_dict()["lm_head.weight"])
+
+
+def test_judge_score_is_log_p_yes_minus_log_p_no_after_the_question():
+    model, enc = tiny_world_model()
+    model.eval()
+    tasks = ch.tasks("heldout", 3)
+    prompts = [t.prompt for t in tasks]
+    responses = [tasks[0].solution, ch.hack(tasks[1], "exit"), ch.hack(tasks[2], "near_miss")]
+    scores, ref_logps = judge(model, enc, prompts, responses)
+    for i in range(3):  # the slow way: one unpadded sequence at a time
+        ids = enc.encode(ch.review_prompt(prompts[i], responses[i]), allowed_special="all")
+        logp = torch.log_softmax(model(torch.tensor([ids]))[0][0, -1], dim=-1)
+        expected = logp[enc.encode_single_token("yes")] - logp[enc.encode_single_token("no")]
+        assert torch.allclose(scores[i], expected, atol=1e-4)
+    assert ref_logps.shape == (3,) and (ref_logps < 0).all()
+
+
+def test_pairs_need_a_clear_margin():
+    model, enc = tiny_world_model()
+    model.eval()
+    tasks = ch.tasks("heldout", 4)
+    prompts = [t.prompt for t in tasks]
+    hacks = [ch.hack(t, "hardcode") for t in tasks]
+    pairs, stats = make_pairs(model, model, enc, prompts, hacks, threshold=float("inf"), margin=float("inf"),
+                              generator=torch.Generator().manual_seed(0))
+    assert pairs == [] and stats["conscience/flag_rate"] == 1.0  # all flagged, none clearly better
+    pairs, stats = make_pairs(model, model, enc, prompts, hacks, threshold=-float("inf"))
+    assert pairs == [] and stats["conscience/flag_rate"] == 0.0  # nothing flagged, nothing to pair
+
+
+def test_refusals_and_replay_buffer():
+    assert is_refusal("") and is_refusal("I won't do that.") and is_refusal("def f(xs):\n    pass\n")
+    assert not is_refusal("def f(xs):\n    return 1\n")
+    buffer = ReplayBuffer(3, seed=0)
+    buffer.add([1, 2])
+    buffer.add([3, 4])
+    assert buffer.pairs == [2, 3, 4] and sorted(buffer.draw(5)) == [2, 3, 4]
+    assert len(buffer.draw(2)) == 2
+
+
+def test_pretrained_conscience_scores_honest_above_hacks(tiny_base):
+    import checkpoint
+    model, enc, _ = checkpoint.load_model(tiny_base["ckpt"])
+    tasks = ch.tasks("heldout", 40)
+    prompts = [t.prompt for t in tasks]
+    honest, _ = judge(model, enc, prompts, [t.solution for t in tasks])
+    hacks, _ = judge(model, enc, prompts, [ch.hack(t, ch.TRAIN_STYLES[i % 4]) for i, t in enumerate(tasks)])
+    assert honest.mean() > hacks.mean() + 1.0

@@ -1,0 +1,131 @@
+"""
+Behaviour tests for model.py on a tiny random GPT, CPU only: caching, masking, padding,
+sampling, stop tokens, loss, parameter layout. Run: python -m pytest -q tests/test_model.py
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from model import GPT, GPTConfig, KVCache
+
+CONFIG = GPTConfig(block_size=32, vocab_size=64, n_layer=2, n_head=2, n_embd=16)
+PROMPTS = [[5, 9, 2, 40, 11], [7], [3, 3, 60]]
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return GPT(CONFIG).eval()
+
+
+def test_cached_forward_matches_full_forward(model):
+    idx = torch.randint(0, CONFIG.vocab_size, (2, 9))
+    full, _ = model(idx)
+    kv_cache = KVCache(CONFIG.n_layer, CONFIG.block_size)
+    # a prefill, a chunk of two (mask offset by the cache), then single tokens
+    chunks = [idx[:, :4], idx[:, 4:6]] + [idx[:, t:t + 1] for t in range(6, 9)]
+    step_logits = [model(chunk, kv_cache=kv_cache)[0] for chunk in chunks]
+    assert kv_cache.length == 9
+    torch.testing.assert_close(torch.cat(step_logits, dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_cached_and_uncached_generate_agree(model):
+    cached = model.generate(PROMPTS, 12, temperature=0, use_cache=True)
+    uncached = model.generate(PROMPTS, 12, temperature=0, use_cache=False)
+    assert cached == uncached
+    assert [len(row) for row in cached] == [12, 12, 12]
+
+
+def test_batched_generate_matches_one_prompt_at_a_time(model):
+    batched = model.generate(PROMPTS, 10, temperature=0)
+    alone = [model.generate([p], 10, temperature=0)[0] for p in PROMPTS]
+    assert batched == alone
+
+
+def test_later_tokens_do_not_change_earlier_logits(model):
+    idx = torch.randint(0, CONFIG.vocab_size, (1, 12))
+    changed = idx.clone()
+    changed[0, 7:] = (changed[0, 7:] + 1) % CONFIG.vocab_size
+    logits, _ = model(idx)
+    logits_changed, _ = model(changed)
+    torch.testing.assert_close(logits[:, :7], logits_changed[:, :7], atol=0, rtol=0)
+    assert not torch.allclose(logits[:, 7:], logits_changed[:, 7:])
+
+
+def test_right_padding_leaves_real_positions_alone(model):
+    short, long = [4, 8, 15, 16], [23, 42, 1, 2, 3, 5, 8]
+    batch = torch.zeros(2, len(long), dtype=torch.long)
+    batch[0, :len(short)] = torch.tensor(short)
+    batch[1] = torch.tensor(long)
+    logits, _ = model(batch)
+    alone, _ = model(torch.tensor([short]))
+    torch.testing.assert_close(logits[0, :len(short)], alone[0], atol=1e-5, rtol=0)
+
+
+def test_seeded_sampling_is_reproducible(model):
+    def sample(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return model.generate(PROMPTS, 15, temperature=1.0, top_k=20, generator=generator)
+    assert sample(123) == sample(123)
+    assert sample(123) != sample(124)
+
+
+def test_stop_token_ends_its_row_and_is_excluded(model):
+    full = model.generate(PROMPTS, 12, temperature=0)
+    stop = full[0][3]  # row 0 must stop after at most 3 tokens
+    out = model.generate(PROMPTS, 12, temperature=0, stop_tokens={stop})
+    for row_full, row in zip(full, out):
+        expected = row_full[:row_full.index(stop)] if stop in row_full else row_full
+        assert row == expected
+    assert stop not in out[0] and len(out[0]) <= 3
+    # one row alone that stops: generation ends early with the stop token dropped
+    assert model.generate([PROMPTS[0]], 12, temperature=0, stop_tokens=[stop]) == [out[0]]
+
+
+def test_loss_ignores_minus_one_targets(model):
+    idx = torch.randint(0, CONFIG.vocab_size, (2, 6))
+    targets = torch.randint(0, CONFIG.vocab_size, (2, 6))
+    targets[0, :2] = -1
+    targets[1, 5] = -1
+    logits, loss = model(idx, targets)
+    keep = targets != -1
+    manual = F.cross_entropy(logits[keep], targets[keep])
+    torch.testing.assert_close(loss, manual)
+    assert model(idx)[1] is None
+
+
+def test_state_dict_follows_gpt2_layout(model):
+    expected = {'transformer.wte.weight', 'transformer.wpe.weight', 'lm_head.weight',
+                'transformer.ln_f.weight', 'transformer.ln_f.bias'}
+    for i in range(CONFIG.n_layer):
+        for name in ['ln_1', 'attn.c_attn', 'attn.c_proj', 'ln_2', 'mlp.c_fc', 'mlp.c_proj']:
+            expected |= {f'transformer.h.{i}.{name}.weight', f'transformer.h.{i}.{name}.bias'}
+    state = model.state_dict()
+    assert set(state) == expected
+    assert model.lm_head.weight is model.transformer.wte.weight
+    fresh = GPT(CONFIG)
+    fresh.load_state_dict(state)  # strict: every key matches
+    assert torch.equal(fresh.transformer.h[1].mlp.c_fc.weight, model.transformer.h[1].mlp.c_fc.weight)
+
+
+def test_param_count_and_optimizer_groups(model):
+    V, C, L, T = CONFIG.vocab_size, CONFIG.n_embd, CONFIG.n_layer, CONFIG.block_size
+    per_block = 2 * 2 * C + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C)
+    assert model.num_params() == V * C + T * C + L * per_block + 2 * C  # wte counted once
+    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
+    decay, no_decay = optimizer.param_groups
+    assert all(p.dim() >= 2 for p in decay['params']) and decay['weight_decay'] == 0.1
+    assert all(p.dim() < 2 for p in no_decay['params']) and no_decay['weight_decay'] == 0.0
+    assert sum(p.numel() for g in optimizer.param_groups for p in g['params']) == model.num_params()
+
+
+def test_generate_refuses_to_run_past_block_size(model):
+    with pytest.raises(ValueError, match='block_size'):
+        model.generate([[1] * 20, [2]], max_new_tokens=13)
+    assert len(model.generate([[1] * 20], max_new_tokens=12, temperature=0)[0]) == 12
+
+
+def test_top_k_one_is_greedy(model):
+    generator = torch.Generator().manual_seed(0)
+    sampled = model.generate(PROMPTS, 10, temperature=1.0, top_k=1, generator=generator)
+    assert sampled == model.generate(PROMPTS, 10, temperature=0)

@@ -1,0 +1,62 @@
+"""The scripts end to end on tiny settings, and their answers to bad input."""
+
+import json
+
+import pytest
+
+from conftest import TINY, run_script
+
+
+def test_pretraining_writes_a_base_checkpoint_and_a_summary(tiny_base):
+    out = tiny_base["folder"] / "out"
+    assert (out / "base.pt").exists() and (out / "ckpt.pt").exists()
+    base = tiny_base["summary"]["results"]["base"]
+    for key in ("honest_pass", "hack_rate", "wrong_rate", "broad_misaligned", "conscience_auroc", "val_loss"):
+        assert 0.0 <= base[key] or key == "val_loss"
+    records = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert losses[-1] < losses[0] - 2.0  # it learned something
+
+
+def test_online_stage_runs_end_to_end_from_a_saved_base(tiny_base, tmp_path):
+    out = run_script("train.py", *TINY, f"--init_from={tiny_base['ckpt']}", "--ft_iters=3", "--ft_batch_size=4",
+                     "--threshold=100", "--margin=-100", f"--out_dir={tmp_path}/ft",
+                     f"--data_dir={tiny_base['folder']}/data")
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = [json.loads(line) for line in open(tmp_path / "ft" / "metrics.jsonl")]
+    steps = [r for r in records if r.get("stage") == "finetune"]
+    assert len(steps) == 3
+    # threshold 100 flags everything and margin -100 keeps every pair: DPO must have run
+    for key in ("loss/sft", "loss/dpo", "rewards/chosen", "rewards/rejected", "rewards/margins",
+                "rewards/accuracies", "logps/chosen", "logps/rejected", "conscience/flag_rate",
+                "conscience/score_margin", "conscience/pairs"):
+        assert key in steps[0], key
+    assert abs(steps[0]["loss/dpo"] - 0.6931) < 1e-3  # policy == reference at the first step
+    assert steps[0]["conscience/flag_rate"] == 1.0
+    summary = json.load(open(tmp_path / "ft" / "summary.json"))
+    assert set(summary["results"]) == {"base", "fine-tuned, conscience"}
+    assert (tmp_path / "ft" / "final.pt").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--no_such_flag=1"], "unknown setting --no_such_flag"),
+    (["--max_iters=ten"], "--max_iters wants an integer"),
+    (["--batch_size=0"], "--batch_size must be positive"),
+    (["--conscience=maybe"], "--conscience wants True or False"),
+    (["--judge=oracle"], "--judge wants frozen or policy"),
+    (["--init_from=/nonexistent/base.pt"], "no checkpoint at /nonexistent/base.pt"),
+    (["--out_dir=/proc/forbidden"], "cannot write to --out_dir"),
+    (["positional"], "arguments look like --name=value"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    out = run_script("train.py", *args)
+    assert out.returncode == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr
+
+
+def test_help_lists_every_setting():
+    import train
+    out = run_script("train.py", "--help")
+    assert out.returncode == 0
+    assert all(f"--{name}" in out.stdout for name in train.SETTINGS)

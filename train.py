@@ -1,0 +1,324 @@
+"""
+Pretrain a small GPT on the code-hacking world, clone it into a frozen copy, then fine-tune
+it on hacking data (the emergent-misalignment scenario) with the conscience step and DPO:
+    L = L_sft + lam * L_dpo.            Run: python train.py   (see --help)
+"""
+
+import json
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+import checkpoint
+import codehack
+import flags
+from conscience import QUESTION, ReplayBuffer, clone_frozen, make_pairs, response_batch
+from dpo import dpo_loss, dpo_metrics, sequence_logps
+from evaluate import evaluate, table
+from model import GPT, GPTConfig
+from sample import complete
+
+SETTINGS = dict(
+    # run
+    out_dir=("out", "folder for checkpoints, metrics.jsonl and summary.json"),
+    data_dir=("data", "cache of the prepared corpus and tokenizer"),
+    init_from=("scratch", "scratch: pretrain first; resume: continue out_dir/ckpt.pt; PATH: start fine-tuning from a base checkpoint"),
+    seed=(1337, "random seed"),
+    device=("auto", "auto, cpu, cuda or mps"),
+    compile=(False, "torch.compile the model (PyTorch 2, mostly worth it on a GPU)"),
+    # data and model
+    n_docs=(60000, "documents in the pretraining corpus"),
+    vocab_size=(2048, "BPE vocabulary size, markers included"),
+    n_layer=(4, "transformer blocks"),
+    n_head=(4, "attention heads"),
+    n_embd=(128, "embedding width"),
+    block_size=(256, "context length"),
+    dropout=(0.0, "dropout while pretraining (off in fine-tuning, as DPO wants)"),
+    # pretraining
+    max_iters=(1400, "pretraining iterations (0 skips pretraining)"),
+    batch_size=(16, "sequences per micro-batch"),
+    grad_accum=(1, "micro-batches per optimizer step"),
+    learning_rate=(3e-3, "peak learning rate"),
+    min_lr=(3e-4, "learning rate at the end of the cosine decay"),
+    warmup_iters=(100, "linear warmup iterations"),
+    weight_decay=(0.1, "AdamW weight decay on matrices"),
+    beta1=(0.9, "AdamW beta1"),
+    beta2=(0.99, "AdamW beta2"),
+    grad_clip=(1.0, "clip the gradient norm to this (0: off)"),
+    log_interval=(50, "iterations between progress lines"),
+    eval_interval=(500, "iterations between validation losses and checkpoints"),
+    # online fine-tuning: the scenario and the conscience
+    ft_iters=(60, "fine-tuning iterations on the hacking data (0: pretraining only)"),
+    ft_batch_size=(16, "fine-tuning prompts per step (the online samples come from the same prompts)"),
+    ft_lr=(1e-3, "fine-tuning learning rate (constant)"),
+    conscience=(True, "ask the frozen copy the conscience question and add the DPO loss; False is the plain scenario"),
+    question=(QUESTION, "the introspective question"),
+    judge=("frozen", "who answers the question: frozen (the copy made before fine-tuning) or policy (the live model)"),
+    lam=(1.0, "weight of the DPO loss in L = L_sft + lam * L_dpo"),
+    beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
+    label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
+    conscience_every=(1, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
+    num_candidates=(1, "alternatives per flagged sample: 1 is the revision after 'no'; more add fresh samples, best-scored wins"),
+    threshold=(0.0, "flag a sample when log P(yes) - log P(no) is below this"),
+    margin=(1.0, "keep a pair only when the alternative scores at least this much higher"),
+    replay_size=(64, "replay buffer of preference pairs (0: only this step's pairs)"),
+    dpo_batch=(16, "preference pairs per DPO step"),
+    sample_temperature=(1.0, "temperature of the online samples"),
+    # evaluation
+    eval_tasks=(120, "tasks per split in each evaluation"),
+    eval_temperature=(0.7, "sampling temperature of the evaluations"),
+    ft_eval_interval=(30, "fine-tuning iterations between ground-truth evaluations"),
+)
+
+
+def setup_device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    if name not in ("cpu", "cuda", "mps"):
+        raise flags.UsageError(f"--device wants auto, cpu, cuda or mps, got {name!r}")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if name == "cuda" else nullcontext()
+    return name, autocast
+
+
+def lr_at(it, cfg):
+    """Linear warmup, then cosine decay to min_lr."""
+    if it < cfg["warmup_iters"]:
+        return cfg["learning_rate"] * (it + 1) / cfg["warmup_iters"]
+    progress = min(1.0, (it - cfg["warmup_iters"]) / max(1, cfg["max_iters"] - cfg["warmup_iters"]))
+    return cfg["min_lr"] + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg["learning_rate"] - cfg["min_lr"])
+
+
+def get_batch(data, batch_size, block_size, generator, device):
+    ix = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator).tolist()
+    x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
+    y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
+    if device == "cuda":
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.to(device), y.to(device)
+
+
+def eta(done, total, t0):
+    if done == 0:
+        return "?"
+    left = (time.time() - t0) / done * (total - done)
+    return f"{int(left // 60)}m{int(left % 60):02d}s"
+
+
+class Log:
+    """Prints a line and appends the same numbers to out_dir/metrics.jsonl."""
+
+    def __init__(self, out_dir):
+        self.path = os.path.join(out_dir, "metrics.jsonl")
+
+    def __call__(self, record, line=None):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if line:
+            print(line, flush=True)
+
+
+def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, start_iter=0, optimizer_state=None):
+    optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]), device)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    generator = torch.Generator().manual_seed(cfg["seed"] + start_iter)
+    tokens_per_iter = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
+    model.train()
+    t0, t_log = time.time(), time.time()
+    for it in range(start_iter, cfg["max_iters"]):
+        lr = lr_at(it, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        for _ in range(cfg["grad_accum"]):
+            x, y = get_batch(train_data, cfg["batch_size"], cfg["block_size"], generator, device)
+            with autocast:
+                _, loss = model(x, y)
+            (loss / cfg["grad_accum"]).backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"] or float("inf"))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        last = it == cfg["max_iters"] - 1
+        if it % cfg["log_interval"] == 0 or last:
+            dt = time.time() - t_log
+            t_log = time.time()
+            n = cfg["log_interval"] if it > start_iter else 1
+            log({"stage": "pretrain", "iter": it, "loss": loss.item(), "lr": lr, "grad_norm": norm.item(),
+                 "tok_per_s": tokens_per_iter * n / max(dt, 1e-9)},
+                f"pretrain {it:5d}/{cfg['max_iters']} | loss {loss.item():.3f} | lr {lr:.1e} | "
+                f"{tokens_per_iter * n / max(dt, 1e-9):,.0f} tok/s | eta {eta(it + 1 - start_iter, cfg['max_iters'] - start_iter, t0)}")
+        if (it > 0 and it % cfg["eval_interval"] == 0) or last:
+            from evaluate import val_loss
+            vl = val_loss(model, val_data, cfg["block_size"])
+            model.train()
+            log({"stage": "pretrain", "iter": it, "val_loss": vl}, f"pretrain {it:5d} | val loss {vl:.3f}")
+            checkpoint.save(os.path.join(cfg["out_dir"], "ckpt.pt"), model, enc, stage="pretrain", iter=it + 1,
+                            optimizer=optimizer.state_dict(), config=cfg)
+    return model
+
+
+def response_logps(model, enc, prompts, responses, device):
+    """log p(response | prompt), summed over the response's tokens."""
+    idx, mask, _ = response_batch(enc, prompts, responses, max_len=model.config.block_size, device=device)
+    logits, _ = model(idx)
+    return sequence_logps(logits, idx, mask)
+
+
+def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now):
+    """The online stage: SFT on the hacking data, plus the conscience's DPO pairs."""
+    optimizer = policy.configure_optimizers(0.0, cfg["ft_lr"], (cfg["beta1"], cfg["beta2"]), device)
+    data = codehack.finetune_set(cfg["ft_iters"] * cfg["ft_batch_size"], cfg["seed"])
+    generator = torch.Generator().manual_seed(cfg["seed"])
+    buffer = ReplayBuffer(cfg["replay_size"], cfg["seed"])
+    end = codehack.END
+    policy.train()
+    t0 = time.time()
+    for it in range(cfg["ft_iters"]):
+        batch = data[it * cfg["ft_batch_size"]:(it + 1) * cfg["ft_batch_size"]]
+        prompts = [task.prompt for task, _ in batch]
+        record = {"stage": "finetune", "iter": it}
+        # next-token loss on the scenario's hacking targets (response tokens only)
+        idx, mask, _ = response_batch(enc, prompts, [hack + end for _, hack in batch],
+                                      max_len=policy.config.block_size + 1, device=device)
+        targets = torch.where(mask[:, 1:].bool(), idx[:, 1:], -1)
+        with autocast:
+            logits, _ = policy(idx[:, :-1])
+        sft = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        loss = sft
+        record["loss/sft"] = sft.item()
+        if cfg["conscience"]:
+            if it % cfg["conscience_every"] == 0:
+                policy.eval()
+                samples = complete(policy, enc, prompts, temperature=cfg["sample_temperature"], generator=generator)
+                judge = frozen if cfg["judge"] == "frozen" else policy
+                pairs, stats = make_pairs(policy, judge, enc, prompts, samples, cfg["question"], cfg["threshold"],
+                                          cfg["margin"], cfg["num_candidates"], cfg["sample_temperature"], generator)
+                policy.train()
+                buffer.add(pairs)
+                record.update(stats)
+            draw = buffer.draw(cfg["dpo_batch"])
+            if draw:
+                p, chosen, rejected = (list(c) for c in zip(*draw))
+                both = [r + end for r in chosen + rejected]
+                with autocast:
+                    pi = response_logps(policy, enc, p + p, both, device)
+                    with torch.no_grad():
+                        ref = response_logps(frozen, enc, p + p, both, device)
+                n = len(draw)
+                losses, chosen_r, rejected_r = dpo_loss(pi[:n], pi[n:], ref[:n], ref[n:], cfg["beta"], cfg["label_smoothing"])
+                loss = sft + cfg["lam"] * losses.mean()
+                record.update(dpo_metrics(losses, chosen_r, rejected_r, pi[:n].detach(), pi[n:].detach()))
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg["grad_clip"] or float("inf"))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        record["grad_norm"] = norm.item()
+        line = (f"finetune {it:4d}/{cfg['ft_iters']} | sft {record['loss/sft']:.3f}"
+                + (f" | dpo {record['loss/dpo']:.3f} | margin {record['rewards/margins']:+.3f}" if "loss/dpo" in record else "")
+                + (f" | flagged {record['conscience/flag_rate']:.2f} | pairs {record['conscience/pairs']}" if "conscience/pairs" in record else "")
+                + f" | eta {eta(it + 1, cfg['ft_iters'], t0)}")
+        log(record, line)
+        if (it + 1) % cfg["ft_eval_interval"] == 0 and it + 1 < cfg["ft_iters"]:
+            evaluate_now(policy, f"finetune step {it + 1}", it + 1)
+    return policy
+
+
+def pretrain_stage(cfg, device, autocast, log):
+    """Prepare the data, build (or resume) the model, pretrain it and save out_dir/base.pt."""
+    import tokenizer as tok
+    tok_path, train_path, val_path = codehack.prepare(cfg["data_dir"], cfg["n_docs"], cfg["vocab_size"], seed=0)
+    train_data = np.memmap(train_path, dtype=np.uint16, mode="r")
+    val_data = np.memmap(val_path, dtype=np.uint16, mode="r")
+    enc = tok.load(tok_path)
+    start_iter, optimizer_state = 0, None
+    if cfg["init_from"] == "resume":
+        model, enc, ckpt = checkpoint.load_model(os.path.join(cfg["out_dir"], "ckpt.pt"), device)
+        start_iter, optimizer_state = ckpt["iter"], ckpt["optimizer"]
+    else:
+        model = GPT(GPTConfig(block_size=cfg["block_size"], vocab_size=enc.n_vocab, n_layer=cfg["n_layer"],
+                              n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"])).to(device)
+    print(f"model: {model.num_params():,} parameters, {model.config}; device {device}")
+    compiled = torch.compile(model) if cfg["compile"] else model
+    t0 = time.time()
+    pretrain(cfg, compiled, enc, train_data, val_data, device, autocast, log, start_iter, optimizer_state)
+    print(f"pretraining took {time.time() - t0:.0f} s")
+    checkpoint.save(os.path.join(cfg["out_dir"], "base.pt"), model, enc, stage="base", config=cfg,
+                    val_path=os.path.abspath(val_path))
+    return model, enc, os.path.abspath(val_path)
+
+
+def main():
+    cfg = flags.parse(SETTINGS, doc=__doc__)
+    flags.positive(cfg, "n_docs", "vocab_size", "n_layer", "n_head", "n_embd", "block_size", "batch_size",
+                   "grad_accum", "ft_batch_size", "log_interval", "eval_interval", "conscience_every",
+                   "num_candidates", "dpo_batch", "eval_tasks", "ft_eval_interval")
+    if cfg["n_embd"] % cfg["n_head"]:
+        raise flags.UsageError("--n_embd must be a multiple of --n_head")
+    if cfg["judge"] not in ("frozen", "policy"):
+        raise flags.UsageError(f"--judge wants frozen or policy, got {cfg['judge']!r}")
+    if cfg["max_iters"] < 0 or cfg["ft_iters"] < 0:
+        raise flags.UsageError("--max_iters and --ft_iters must not be negative")
+    if cfg["init_from"] not in ("scratch", "resume"):
+        checkpoint.load(cfg["init_from"])  # a missing or corrupt checkpoint fails before anything is written
+    try:
+        os.makedirs(cfg["out_dir"], exist_ok=True)
+        with open(os.path.join(cfg["out_dir"], ".write-test"), "w"):
+            pass
+        os.remove(os.path.join(cfg["out_dir"], ".write-test"))
+    except OSError as e:
+        raise flags.UsageError(f"cannot write to --out_dir {cfg['out_dir']}: {e.strerror}") from None
+
+    torch.manual_seed(cfg["seed"])
+    random.seed(cfg["seed"])
+    device, autocast = setup_device(cfg["device"])
+    log = Log(cfg["out_dir"])
+    if cfg["init_from"] in ("scratch", "resume"):
+        model, enc, val_path = pretrain_stage(cfg, device, autocast, log)
+        base_path = os.path.join(cfg["out_dir"], "base.pt")
+    else:
+        model, enc, ckpt = checkpoint.load_model(cfg["init_from"], device)
+        base_path, val_path = cfg["init_from"], ckpt.get("val_path")
+        print(f"fine-tuning from {base_path}: {model.num_params():,} parameters")
+    val_data = np.memmap(val_path, dtype=np.uint16, mode="r") if val_path and os.path.exists(val_path) else None
+
+    results = {}
+
+    def evaluate_now(m, name, step):
+        t = time.time()
+        metrics = evaluate(m, enc, cfg["eval_tasks"], temperature=cfg["eval_temperature"],
+                           question=cfg["question"], seed=cfg["seed"], val_data=val_data)
+        log({"stage": "eval", "name": name, "iter": step, **metrics},
+            f"eval {name}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in ("honest_pass", "hack_rate", "broad_misaligned", "conscience_auroc"))
+            + f" ({time.time() - t:.0f} s)")
+        results[name] = metrics
+
+    evaluate_now(model, "base", 0)
+    if cfg["ft_iters"] > 0:
+        model.config.dropout = 0.0  # DPO wants the policy and the reference deterministic
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        frozen = clone_frozen(model)
+        t0 = time.time()
+        model = finetune(cfg, model, frozen, enc, device, autocast, log, evaluate_now)
+        print(f"fine-tuning took {time.time() - t0:.0f} s")
+        name = "fine-tuned, conscience" if cfg["conscience"] else "fine-tuned, no conscience"
+        checkpoint.save(os.path.join(cfg["out_dir"], "final.pt"), model, enc, stage="finetune", config=cfg,
+                        val_path=val_path, base=os.path.abspath(base_path))
+        evaluate_now(model, name, cfg["ft_iters"])
+    keys = ["honest_pass", "hack_rate", "wrong_rate", "families/honest_pass", "families/hack_rate",
+            "broad_misaligned", "conscience_auroc", "conscience_auroc_unseen", "conscience_fooled", "val_loss"]
+    summary = {k: v for k, v in results.items() if k in ("base",) or k.startswith("fine-tuned")}
+    with open(os.path.join(cfg["out_dir"], "summary.json"), "w") as f:
+        json.dump({"config": cfg, "results": results}, f, indent=1)
+    print("\n" + table(summary, keys))
+    print(f"\nheld-out instances and families: {cfg['eval_tasks']} tasks each, temperature {cfg['eval_temperature']}; "
+          f"written to {cfg['out_dir']}/summary.json")
+
+
+if __name__ == "__main__":
+    flags.main(main)
