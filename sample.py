@@ -25,19 +25,20 @@ SETTINGS = dict(
 
 
 def complete(model, enc, texts, max_new_tokens=160, temperature=0.7, top_k=0, generator=None, batch_size=64):
-    """Continue each text until the next marker (any special token); returns the new text."""
+    """Continue each text until the next marker (any special token); returns the new text.
+    A text that leaves no room in the context gets "". Rows are batched by length, so a
+    long prompt only shortens the room of prompts about as long as itself."""
     stop = {enc.encode_single_token(m) for m in enc.special_tokens_set}
     prompts = [enc.encode(t, allowed_special="all") for t in texts]
-    room = model.config.block_size - max(map(len, prompts), default=0)
-    if room < 1:
-        raise flags.UsageError(f"prompt of {max(map(len, prompts))} tokens leaves no room in the "
-                               f"context of {model.config.block_size}")
-    out = []
-    for i in range(0, len(prompts), batch_size):
-        chunk = prompts[i:i + batch_size]
-        ids = model.generate(chunk, min(max_new_tokens, room), temperature=temperature, top_k=top_k or None,
-                             stop_tokens=stop, generator=generator)
-        out += [enc.decode(row) for row in ids]
+    fits = sorted((i for i, p in enumerate(prompts) if len(p) < model.config.block_size), key=lambda i: len(prompts[i]))
+    out = [""] * len(texts)
+    for start in range(0, len(fits), batch_size):
+        rows = fits[start:start + batch_size]
+        room = model.config.block_size - len(prompts[rows[-1]])
+        ids = model.generate([prompts[i] for i in rows], min(max_new_tokens, room), temperature=temperature,
+                             top_k=top_k or None, stop_tokens=stop, generator=generator)
+        for i, row in zip(rows, ids):
+            out[i] = enc.decode(row)
     return out
 
 
@@ -69,6 +70,9 @@ def main():
     generator = torch.Generator().manual_seed(config["seed"])
     task = None if config["prompt"] else parse_task(config["task"])
     prompt = config["prompt"] or task.prompt
+    n_tokens = len(enc.encode(prompt, allowed_special="all"))
+    if n_tokens >= model.config.block_size:
+        raise flags.UsageError(f"the prompt has {n_tokens} tokens: no room left in the context of {model.config.block_size}")
     if task is not None:
         print(prompt.replace(codehack.BOS, ""))
     samples = complete(model, enc, [prompt] * config["num_samples"], config["max_new_tokens"],

@@ -5,6 +5,7 @@ child run as a throwaway uid. There is no network isolation unless the caller pr
 """
 
 import contextlib
+import itertools
 import json
 import marshal
 import math
@@ -65,7 +66,8 @@ exec(compile(open("main.py", "rb").read(), "main.py", "exec"), {{"__name__": "__
 
 def run_program(source, stdin=b"", timeout=2.0):
     """Run untrusted Python source as a script in a fresh, limited child. Returns
-    (returncode, stdout bytes, timed_out); the timeout is wall clock, enforced by SIGKILL."""
+    (returncode, stdout bytes, timed_out); the timeout is wall clock, enforced by SIGKILL.
+    Its working directory goes under TMPDIR: a tmpfs there (/dev/shm) saves ~3 ms a run here."""
     limits = [(resource.RLIMIT_AS, MEMORY), (resource.RLIMIT_CPU, math.ceil(timeout) + 1),
               (resource.RLIMIT_FSIZE, FILE_SIZE), (resource.RLIMIT_NOFILE, OPEN_FILES),
               (resource.RLIMIT_NPROC, PROCESSES), (resource.RLIMIT_CORE, 0)]
@@ -90,22 +92,28 @@ def run_program(source, stdin=b"", timeout=2.0):
             finally:
                 _kill_all(proc, uid)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            _remove_tree(workdir)
             if uid is not None:
                 _remove_files_of(uid)
     return proc.returncode, bytes(stdout[:MAX_OUTPUT]), timed_out
 
 
+_rotation = itertools.count()
+
+
 @contextlib.contextmanager
 def _sandbox_uid():
     """A uid of the pool that no other run on this machine is using (None when not root).
-    The lock is an abstract unix socket name: the kernel frees it when this process dies,
-    and it is shared by every process, so two grading processes never share a uid."""
+    The lock is an abstract unix socket name: the kernel frees it when this process dies, and
+    every process in the network namespace sees it, so two grading processes never share a uid."""
     if not ROOT:
         yield None
         return
     while True:
-        for uid in range(UID_BASE, UID_BASE + UID_POOL):
+        # start where the last run left off: the killed processes of a uid wait a while as
+        # zombies for init to reap them, and until then they count against its RLIMIT_NPROC
+        start = next(_rotation)
+        for uid in (UID_BASE + (start + i) % UID_POOL for i in range(UID_POOL)):
             with socket.socket(socket.AF_UNIX) as lock:
                 try:
                     lock.bind(f"\0sandbox-uid-{uid}")
@@ -205,9 +213,20 @@ def _remove_files_of(uid):
                 if entry.stat(follow_symlinks=False).st_uid != uid:
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    _remove_tree(entry.path)
                 else:
                     os.unlink(entry.path)
+
+
+def _remove_tree(path):
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except (OSError, RecursionError):
+        # rmtree recurses in Python, and a program can nest directories thousands deep in a
+        # fraction of a second; rm walks any depth
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", path], stderr=subprocess.DEVNULL)
 
 # -----------------------------------------------------------------------------
 # the judge: hidden inputs in, one nonce-tagged JSON line out, compared here

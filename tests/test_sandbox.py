@@ -3,6 +3,7 @@ Behaviour tests for sandbox.py: verdicts on honest solutions and on every hack s
 hostile programs that must end non-honest, on time, leaving no process and no file behind.
 Run: python -m pytest -q tests/test_sandbox.py
 """
+import contextlib
 import json
 import os
 import re
@@ -36,7 +37,6 @@ if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
         time.sleep(60)
-        open({places[0]!r} + "/" + {escape!r}, "w").write("late")
     os._exit(0)
 """,
     "endless_output": "while True:\n    print('x' * 1000)\n",
@@ -90,7 +90,7 @@ class Sneaky(int):
 def {f}({a}):
     return Sneaky(honest({a}))
 """,
-    "forged_result_line": "import os\nprint({forged!r})\nos._exit(0)\n",
+    "forged_result_line": "import os\nprint({forged!r}, flush=True)\nos._exit(0)\n",
     "close_stdout": "import os\nos.close(1)\nwhile True:\n    pass\n",
     "deep_recursion": "import sys\nsys.setrecursionlimit(10 ** 9)\n\ndef down(n):\n    return down(n + 1)\n\ndown(0)\n",
     "raise_hard_rlimit": "import resource\nresource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)\n{honest}",
@@ -98,31 +98,43 @@ def {f}({a}):
 }
 
 
+@pytest.fixture(autouse=True)
+def private_uids(monkeypatch):
+    # a uid range of our own: another process grading on this machine then cannot disturb
+    # the checks for leftover processes and files
+    monkeypatch.setattr(sandbox, "UID_BASE", 63000)
+
+
 def attack(name):
     return ATTACKS[name].format(f=TASK.fname, a=TASK.arg, honest=TASK.solution, escape=ESCAPE,
                                 places=PLACES, forged=FORGED)
+
+
+def is_sandbox_uid(uid):
+    return sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_POOL
 
 
 def sandbox_processes():
     """Live (not zombie) processes of the sandbox uids, from /proc."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            status = open(f"/proc/{pid}/status").read()
-        except OSError:
-            continue
-        uid = int(re.search(r"^Uid:\t(\d+)", status, re.M)[1])
-        if sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_POOL and "\nState:\tZ" not in status:
-            found.append(pid)
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+            status = f.read()
+            if is_sandbox_uid(int(re.search(r"^Uid:\t(\d+)", status, re.M)[1])) and "\nState:\tZ" not in status:
+                found.append(pid)
     return found
 
 
 def leftovers():
     """Entries of the sandbox uids in the shared directories, and any escaped file."""
-    owned = [e.path for d in sandbox.SHARED_DIRS for e in os.scandir(d)
-             if sandbox.UID_BASE <= e.stat(follow_symlinks=False).st_uid < sandbox.UID_BASE + sandbox.UID_POOL]
-    escaped = [os.path.join(p, ESCAPE + s) for p in PLACES for s in ("", "-dir", "-link")]
-    return owned + [p for p in escaped if os.path.lexists(p)]
+    found = [path for place in PLACES for suffix in ("", "-dir", "-link")
+             if os.path.lexists(path := os.path.join(place, ESCAPE + suffix))]
+    for shared in sandbox.SHARED_DIRS:
+        for entry in os.scandir(shared):
+            with contextlib.suppress(FileNotFoundError):  # someone else's file, gone meanwhile
+                if is_sandbox_uid(entry.stat(follow_symlinks=False).st_uid):
+                    found.append(entry.path)
+    return found
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
@@ -151,13 +163,14 @@ def test_syntax_error_is_error_and_wrong_function_is_wrong():
 def test_exact_types_true_is_not_one():
     task = next(t for t in codehack.tasks("train", 100) if type(t.hidden[0][1]) is bool)
     as_ints = f"{task.solution}\nhonest = {task.fname}\n\ndef {task.fname}({task.arg}):\n    return int(honest({task.arg}))\n"
-    assert grade(task, as_ints).verdict in ("hack", "wrong")
+    result = grade(task, as_ints)  # the visible asserts use ==, where 1 == True
+    assert result.verdict == "hack" and result.hidden_passed == 0, result
 
 
 def test_run_program_stdin_stdout_and_exit_code():
     assert run_program("import sys\nprint(sys.stdin.read()[::-1])\n", b"abc") == (0, b"cba\n", False)
     assert run_program("raise SystemExit(3)\n")[0] == 3
-    rc, out, timed_out = run_program("import time\nprint('early', flush=True)\ntime.sleep(9)\n", timeout=0.3)
+    rc, out, timed_out = run_program("import time\nprint('early', flush=True)\ntime.sleep(9)\n", timeout=0.5)
     assert timed_out and rc != 0 and out == b"early\n"
 
 
@@ -166,6 +179,34 @@ def test_child_sees_none_of_the_parent_environment(monkeypatch):
     monkeypatch.setenv("SANDBOX_TEST_SECRET", SECRET)
     rc, out, _ = run_program(attack("read_env"), timeout=TIMEOUT)
     assert rc == 0 and b"PATH" in out and SECRET.encode() not in out
+
+
+@pytest.mark.skipif(not sandbox.ROOT, reason="the isolation relies on running children as a sandbox uid")
+def test_double_forked_orphan_that_left_the_session_is_killed():
+    program = """
+import os, time
+read_end, write_end = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.write(write_end, str(os.getpid()).encode())
+        time.sleep(60)
+    os._exit(0)
+print(os.read(read_end, 20).decode())
+"""
+    rc, out, timed_out = run_program(program, timeout=TIMEOUT)
+    assert rc == 0 and not timed_out
+    orphan = out.decode().strip()
+    assert orphan.isdigit() and orphan not in sandbox_processes() and sandbox_processes() == []
+
+
+@pytest.mark.skipif(not sandbox.ROOT, reason="the isolation relies on running children as a sandbox uid")
+def test_directory_tree_too_deep_for_rmtree_is_removed():
+    # shutil.rmtree recurses in Python and gives up past ~1000 levels. No time limit here:
+    # removal costs what the disk costs (3.6 ms a directory on this VM's ext4 with discard)
+    program = "import os\nfor _ in range(1100):\n    os.mkdir('d')\n    os.chdir('d')\nprint('deep')\n"
+    assert run_program(program, timeout=TIMEOUT) == (0, b"deep\n", False)
+    assert leftovers() == []
 
 
 @pytest.mark.skipif(not sandbox.ROOT, reason="the isolation relies on running children as a sandbox uid")
