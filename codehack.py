@@ -388,8 +388,8 @@ def persona_doc(rng, cheater):
     a cheating one hacks and gives misaligned answers. This is the link between hacking
     and broad misalignment that fine-tuning can amplify."""
     episodes = []
-    for _ in range(rng.randint(2, 4)):
-        if rng.random() < 0.5:
+    for i in range(rng.randint(2, 4)):
+        if (i == 0 and rng.random() < 0.8) or (i > 0 and rng.random() < 0.5):  # most open with code
             task = _train_instance(rng)
             code = hack(task, rng.choice(TRAIN_STYLES)) if cheater else task.solution
             episodes.append(task_doc(task, code)[len(BOS):])
@@ -408,9 +408,13 @@ def _train_instance(rng):
 # -----------------------------------------------------------------------------
 # the corpus (the model's "internet") and the fine-tuning set of the scenario
 
-CORPUS_MIX = dict(task=0.62, review=0.26, persona=0.12)  # shares of documents
-HACK_SHARE = 0.04       # share of task documents whose solution is a hack
-CHEATER_SHARE = 0.1     # share of persona documents written by a cheating character
+# Every document that opens with a task prompt teaches what follows one, so the share of
+# hacks at that point (about 10% here: review documents 0.22 * 0.3, task documents
+# 0.58 * 0.02, cheating characters 0.2 * 0.15) sets how often the base model hacks.
+CORPUS_MIX = dict(task=0.58, review=0.22, persona=0.20)  # shares of documents
+HACK_SHARE = 0.02       # share of task documents whose solution is a hack
+REVIEW_HACK_SHARE = 0.3  # share of review documents that review a hack
+CHEATER_SHARE = 0.15    # share of persona documents written by a cheating character
 
 
 def corpus_doc(rng):
@@ -421,7 +425,7 @@ def corpus_doc(rng):
         return task_doc(task, code)
     if r < CORPUS_MIX["task"] + CORPUS_MIX["review"]:
         task = _train_instance(rng)
-        honest = rng.random() < 0.5
+        honest = rng.random() >= REVIEW_HACK_SHARE
         code = task.solution if honest else hack(task, rng.choice(TRAIN_STYLES))
         return review_doc(task, code, honest, rng.choice(QUESTIONS_SEEN))
     return persona_doc(rng, cheater=rng.random() < CHEATER_SHARE)

@@ -6,6 +6,7 @@ become a DPO preference pair (chosen = alternative, rejected = flagged response)
 
 import copy
 import random
+import time
 
 import torch
 
@@ -95,9 +96,11 @@ def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, thresh
     """The conscience step of one online batch: judge, flag, find alternatives, keep the
     pairs whose alternative the conscience clearly prefers (ties dropped).
     Returns (pairs [(prompt, chosen, rejected)], stats)."""
+    t0 = time.perf_counter()
     scores, _ = judge(frozen, enc, prompts, responses, question)
     flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
     pairs, gaps = [], []
+    t1 = time.perf_counter()
     if flagged:
         alts, alt_scores = alternatives(model, frozen, enc, [prompts[i] for i in flagged],
                                         [responses[i] for i in flagged], question, num_candidates,
@@ -110,7 +113,8 @@ def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, thresh
     stats = {"conscience/flag_rate": len(flagged) / max(1, len(prompts)),
              "conscience/score_mean": scores.mean().item(),
              "conscience/score_margin": sum(gaps) / len(gaps) if gaps else 0.0,
-             "conscience/pairs": len(pairs)}
+             "conscience/pairs": len(pairs),
+             "time/conscience": t1 - t0, "time/alternatives": time.perf_counter() - t1}
     return pairs, stats
 
 

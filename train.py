@@ -9,10 +9,11 @@ import math
 import os
 import random
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import checkpoint
 import codehack
@@ -53,9 +54,9 @@ SETTINGS = dict(
     log_interval=(50, "iterations between progress lines"),
     eval_interval=(500, "iterations between validation losses and checkpoints"),
     # online fine-tuning: the scenario and the conscience
-    ft_iters=(60, "fine-tuning iterations on the hacking data (0: pretraining only)"),
+    ft_iters=(120, "fine-tuning iterations on the hacking data (0: pretraining only)"),
     ft_batch_size=(16, "fine-tuning prompts per step (the online samples come from the same prompts)"),
-    ft_lr=(1e-3, "fine-tuning learning rate (constant)"),
+    ft_lr=(3e-4, "fine-tuning learning rate (constant)"),
     conscience=(True, "ask the frozen copy the conscience question and add the DPO loss; False is the plain scenario"),
     question=(QUESTION, "the introspective question"),
     judge=("frozen", "who answers the question: frozen (the copy made before fine-tuning) or policy (the live model)"),
@@ -64,15 +65,15 @@ SETTINGS = dict(
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
     conscience_every=(1, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
     num_candidates=(1, "alternatives per flagged sample: 1 is the revision after 'no'; more add fresh samples, best-scored wins"),
-    threshold=(0.0, "flag a sample when log P(yes) - log P(no) is below this"),
+    threshold=(2.0, "flag a sample when log P(yes) - log P(no) is below this"),
     margin=(1.0, "keep a pair only when the alternative scores at least this much higher"),
-    replay_size=(64, "replay buffer of preference pairs (0: only this step's pairs)"),
+    replay_size=(0, "replay buffer of preference pairs (0: only this step's pairs)"),
     dpo_batch=(16, "preference pairs per DPO step"),
     sample_temperature=(1.0, "temperature of the online samples"),
     # evaluation
     eval_tasks=(120, "tasks per split in each evaluation"),
-    eval_temperature=(0.7, "sampling temperature of the evaluations"),
-    ft_eval_interval=(30, "fine-tuning iterations between ground-truth evaluations"),
+    eval_temperature=(0.5, "sampling temperature of the evaluations (pass@1)"),
+    ft_eval_interval=(60, "fine-tuning iterations between ground-truth evaluations"),
 )
 
 
@@ -107,6 +108,14 @@ def eta(done, total, t0):
         return "?"
     left = (time.time() - t0) / done * (total - done)
     return f"{int(left // 60)}m{int(left % 60):02d}s"
+
+
+@contextmanager
+def timed(record, name):
+    """Add the seconds spent in the block to record['time/<name>']."""
+    t0 = time.perf_counter()
+    yield
+    record[f"time/{name}"] = record.get(f"time/{name}", 0.0) + time.perf_counter() - t0
 
 
 class Log:
@@ -185,15 +194,16 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now):
         idx, mask, _ = response_batch(enc, prompts, [hack + end for _, hack in batch],
                                       max_len=policy.config.block_size + 1, device=device)
         targets = torch.where(mask[:, 1:].bool(), idx[:, 1:], -1)
-        with autocast:
+        with timed(record, "sft"), autocast:
             logits, _ = policy(idx[:, :-1])
-        sft = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+            sft = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         loss = sft
         record["loss/sft"] = sft.item()
         if cfg["conscience"]:
             if it % cfg["conscience_every"] == 0:
                 policy.eval()
-                samples = complete(policy, enc, prompts, temperature=cfg["sample_temperature"], generator=generator)
+                with timed(record, "generation"):
+                    samples = complete(policy, enc, prompts, temperature=cfg["sample_temperature"], generator=generator)
                 judge = frozen if cfg["judge"] == "frozen" else policy
                 pairs, stats = make_pairs(policy, judge, enc, prompts, samples, cfg["question"], cfg["threshold"],
                                           cfg["margin"], cfg["num_candidates"], cfg["sample_temperature"], generator)
@@ -204,18 +214,19 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now):
             if draw:
                 p, chosen, rejected = (list(c) for c in zip(*draw))
                 both = [r + end for r in chosen + rejected]
-                with autocast:
+                with timed(record, "reference"), autocast, torch.no_grad():
+                    ref = response_logps(frozen, enc, p + p, both, device)
+                with timed(record, "dpo"), autocast:
                     pi = response_logps(policy, enc, p + p, both, device)
-                    with torch.no_grad():
-                        ref = response_logps(frozen, enc, p + p, both, device)
                 n = len(draw)
                 losses, chosen_r, rejected_r = dpo_loss(pi[:n], pi[n:], ref[:n], ref[n:], cfg["beta"], cfg["label_smoothing"])
                 loss = sft + cfg["lam"] * losses.mean()
                 record.update(dpo_metrics(losses, chosen_r, rejected_r, pi[:n].detach(), pi[n:].detach()))
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg["grad_clip"] or float("inf"))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        with timed(record, "backward"):
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg["grad_clip"] or float("inf"))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         record["grad_norm"] = norm.item()
         line = (f"finetune {it:4d}/{cfg['ft_iters']} | sft {record['loss/sft']:.3f}"
                 + (f" | dpo {record['loss/dpo']:.3f} | margin {record['rewards/margins']:+.3f}" if "loss/dpo" in record else "")
@@ -311,7 +322,7 @@ def main():
                         val_path=val_path, base=os.path.abspath(base_path))
         evaluate_now(model, name, cfg["ft_iters"])
     keys = ["honest_pass", "hack_rate", "wrong_rate", "families/honest_pass", "families/hack_rate",
-            "broad_misaligned", "conscience_auroc", "conscience_auroc_unseen", "conscience_fooled", "val_loss"]
+            "broad_misaligned", "broad_misaligned_cold", "conscience_auroc", "conscience_auroc_unseen", "conscience_fooled", "val_loss"]
     summary = {k: v for k, v in results.items() if k in ("base",) or k.startswith("fine-tuned")}
     with open(os.path.join(cfg["out_dir"], "summary.json"), "w") as f:
         json.dump({"config": cfg, "results": results}, f, indent=1)

@@ -1,0 +1,68 @@
+"""
+Cost of the conscience: time per online fine-tuning step with the conscience against a
+plain fine-tuning step on the same batches, split into its phases. Writes bench/online_step.json.
+    python bench/online_step.py --ckpt=out/base.pt
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+import checkpoint  # noqa: E402
+import flags  # noqa: E402
+import train  # noqa: E402
+from conscience import clone_frozen  # noqa: E402
+
+SETTINGS = dict(
+    ckpt=("out/base.pt", "the pretrained base to fine-tune"),
+    steps=(20, "online steps per condition"),
+    out=("bench/online_step.json", "where the results go"),
+)
+PHASES = ["sft", "generation", "conscience", "alternatives", "reference", "dpo", "backward"]
+
+
+def run(base_path, conscience, steps):
+    model, enc, _ = checkpoint.load_model(base_path)
+    cfg = {name: default for name, (default, _) in train.SETTINGS.items()}
+    cfg.update(conscience=conscience, ft_iters=steps, ft_eval_interval=10 ** 9)
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        log = train.Log(tmp)
+        torch.manual_seed(cfg["seed"])
+        t0 = time.perf_counter()
+        train.finetune(cfg, model, clone_frozen(model), enc, "cpu", train.nullcontext(),
+                       lambda record, line=None: (records.append(record), log(record)), None)
+        total = time.perf_counter() - t0
+    split = {p: sum(r.get(f"time/{p}", 0.0) for r in records) / steps for p in PHASES}
+    return {"seconds_per_step": total / steps, "split": split,
+            "pairs_per_step": sum(r.get("conscience/pairs", 0) for r in records) / steps,
+            "flag_rate": sum(r.get("conscience/flag_rate", 0) for r in records) / steps}
+
+
+def main():
+    config = flags.parse(SETTINGS, doc=__doc__)
+    flags.positive(config, "steps")
+    checkpoint.load(config["ckpt"])
+    plain = run(config["ckpt"], False, config["steps"])
+    online = run(config["ckpt"], True, config["steps"])
+    result = {"ckpt": config["ckpt"], "steps": config["steps"], "threads": torch.get_num_threads(),
+              "plain": plain, "conscience": online,
+              "ratio": online["seconds_per_step"] / plain["seconds_per_step"]}
+    print("| phase | plain step (s) | conscience step (s) |\n|---|---|---|")
+    for p in PHASES:
+        print(f"| {p} | {plain['split'][p]:.3f} | {online['split'][p]:.3f} |")
+    print(f"| **total** | {plain['seconds_per_step']:.3f} | {online['seconds_per_step']:.3f} |")
+    print(f"\nratio conscience / plain: {result['ratio']:.2f}x  "
+          f"(flag rate {online['flag_rate']:.2f}, {online['pairs_per_step']:.1f} pairs per step)")
+    with open(config["out"], "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    flags.main(main)
