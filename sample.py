@@ -66,6 +66,8 @@ def main():
     flags.positive(config, "num_samples", "max_new_tokens")
     if config["temperature"] < 0 or config["top_k"] < 0:
         raise flags.UsageError("--temperature and --top_k must not be negative")
+    if config["prompt"] and not config["prompt"].strip():
+        raise flags.UsageError("the prompt is empty")
     model, enc, _ = checkpoint.load_model(config["ckpt"])
     generator = torch.Generator().manual_seed(config["seed"])
     task = None if config["prompt"] else parse_task(config["task"])

@@ -20,7 +20,7 @@ import codehack
 import flags
 from conscience import QUESTION, ReplayBuffer, clone_frozen, make_pairs, response_batch
 from dpo import dpo_loss, dpo_metrics, sequence_logps
-from evaluate import evaluate, table
+from evaluate import evaluate, table, val_loss
 from model import GPT, GPTConfig
 from sample import complete
 
@@ -41,18 +41,18 @@ SETTINGS = dict(
     block_size=(256, "context length"),
     dropout=(0.0, "dropout while pretraining (off in fine-tuning, as DPO wants)"),
     # pretraining
-    max_iters=(1400, "pretraining iterations (0 skips pretraining)"),
-    batch_size=(16, "sequences per micro-batch"),
+    max_iters=(2800, "pretraining iterations (0 skips pretraining)"),
+    batch_size=(8, "sequences per micro-batch"),
     grad_accum=(1, "micro-batches per optimizer step"),
-    learning_rate=(3e-3, "peak learning rate"),
-    min_lr=(3e-4, "learning rate at the end of the cosine decay"),
+    learning_rate=(6e-3, "peak learning rate"),
+    min_lr=(6e-4, "learning rate at the end of the cosine decay"),
     warmup_iters=(100, "linear warmup iterations"),
     weight_decay=(0.1, "AdamW weight decay on matrices"),
     beta1=(0.9, "AdamW beta1"),
     beta2=(0.99, "AdamW beta2"),
     grad_clip=(1.0, "clip the gradient norm to this (0: off)"),
-    log_interval=(50, "iterations between progress lines"),
-    eval_interval=(500, "iterations between validation losses and checkpoints"),
+    log_interval=(100, "iterations between progress lines"),
+    eval_interval=(1000, "iterations between validation losses and checkpoints"),
     # online fine-tuning: the scenario and the conscience
     ft_iters=(120, "fine-tuning iterations on the hacking data (0: pretraining only)"),
     ft_batch_size=(16, "fine-tuning prompts per step (the online samples come from the same prompts)"),
@@ -71,7 +71,7 @@ SETTINGS = dict(
     dpo_batch=(16, "preference pairs per DPO step"),
     sample_temperature=(1.0, "temperature of the online samples"),
     # evaluation
-    eval_tasks=(120, "tasks per split in each evaluation"),
+    eval_tasks=(120, "tasks per split in each evaluation (0: no ground-truth evaluation)"),
     eval_temperature=(0.5, "sampling temperature of the evaluations (pass@1)"),
     ft_eval_interval=(60, "fine-tuning iterations between ground-truth evaluations"),
 )
@@ -131,42 +131,64 @@ class Log:
             print(line, flush=True)
 
 
-def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, start_iter=0, optimizer_state=None):
+def apply_gradients(model, optimizer, loss, cfg, record):
+    """Clip and step. A step whose loss or gradient is not finite is skipped: a single bad
+    batch should cost one step, not the run. Returns whether the step was taken."""
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"] or float("inf"))
+    record["grad_norm"] = norm.item()
+    finite = bool(torch.isfinite(loss)) and math.isfinite(record["grad_norm"])
+    if finite:
+        optimizer.step()
+    else:
+        print(f"warning: {record['stage']} step {record['iter']}: loss {loss.item()}, gradient norm "
+              f"{record['grad_norm']}: step skipped", flush=True)
+    optimizer.zero_grad(set_to_none=True)
+    return finite
+
+
+def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, resume=None):
+    """Next-token pretraining on random windows of the corpus. `resume` is a checkpoint dict
+    (model already loaded) holding the optimizer, the iteration and the RNG states."""
     optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]), device)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    generator = torch.Generator().manual_seed(cfg["seed"] + start_iter)
+    generator = torch.Generator().manual_seed(cfg["seed"])
+    start_iter, skipped = 0, 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["data_rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        start_iter, skipped = resume["iter"], resume["skipped"]
     tokens_per_iter = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
     model.train()
-    t0, t_log = time.time(), time.time()
+    t0, t_log, since_log = time.time(), time.time(), 0
     for it in range(start_iter, cfg["max_iters"]):
         lr = lr_at(it, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        loss = 0.0
         for _ in range(cfg["grad_accum"]):
             x, y = get_batch(train_data, cfg["batch_size"], cfg["block_size"], generator, device)
             with autocast:
-                _, loss = model(x, y)
-            (loss / cfg["grad_accum"]).backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"] or float("inf"))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+                _, micro = model(x, y)
+            (micro / cfg["grad_accum"]).backward()
+            loss = loss + micro.detach() / cfg["grad_accum"]
+        record = {"stage": "pretrain", "iter": it, "loss": loss.item(), "lr": lr}
+        skipped += not apply_gradients(model, optimizer, loss, cfg, record)
+        since_log += 1
         last = it == cfg["max_iters"] - 1
         if it % cfg["log_interval"] == 0 or last:
-            dt = time.time() - t_log
-            t_log = time.time()
-            n = cfg["log_interval"] if it > start_iter else 1
-            log({"stage": "pretrain", "iter": it, "loss": loss.item(), "lr": lr, "grad_norm": norm.item(),
-                 "tok_per_s": tokens_per_iter * n / max(dt, 1e-9)},
-                f"pretrain {it:5d}/{cfg['max_iters']} | loss {loss.item():.3f} | lr {lr:.1e} | "
-                f"{tokens_per_iter * n / max(dt, 1e-9):,.0f} tok/s | eta {eta(it + 1 - start_iter, cfg['max_iters'] - start_iter, t0)}")
+            record["tok_per_s"] = tokens_per_iter * since_log / max(time.time() - t_log, 1e-9)
+            record["skipped_steps"] = skipped
+            t_log, since_log = time.time(), 0
+            log(record, f"pretrain {it:5d}/{cfg['max_iters']} | loss {record['loss']:.3f} | lr {lr:.1e} | "
+                        f"{record['tok_per_s']:,.0f} tok/s | eta {eta(it + 1 - start_iter, cfg['max_iters'] - start_iter, t0)}"
+                        + (f" | {skipped} steps skipped" if skipped else ""))
         if (it > 0 and it % cfg["eval_interval"] == 0) or last:
-            from evaluate import val_loss
             vl = val_loss(model, val_data, cfg["block_size"])
             model.train()
             log({"stage": "pretrain", "iter": it, "val_loss": vl}, f"pretrain {it:5d} | val loss {vl:.3f}")
             checkpoint.save(os.path.join(cfg["out_dir"], "ckpt.pt"), model, enc, stage="pretrain", iter=it + 1,
-                            optimizer=optimizer.state_dict(), config=cfg)
+                            skipped=skipped, optimizer=optimizer.state_dict(), data_rng=generator.get_state(),
+                            torch_rng=torch.get_rng_state(), config=cfg)
     return model
 
 
@@ -185,7 +207,7 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now):
     buffer = ReplayBuffer(cfg["replay_size"], cfg["seed"])
     end = codehack.END
     policy.train()
-    t0 = time.time()
+    t0, skipped = time.time(), 0
     for it in range(cfg["ft_iters"]):
         batch = data[it * cfg["ft_batch_size"]:(it + 1) * cfg["ft_batch_size"]]
         prompts = [task.prompt for task, _ in batch]
@@ -224,10 +246,8 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now):
                 record.update(dpo_metrics(losses, chosen_r, rejected_r, pi[:n].detach(), pi[n:].detach()))
         with timed(record, "backward"):
             loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg["grad_clip"] or float("inf"))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        record["grad_norm"] = norm.item()
+            skipped += not apply_gradients(policy, optimizer, loss, cfg, record)
+        record["skipped_steps"] = skipped
         line = (f"finetune {it:4d}/{cfg['ft_iters']} | sft {record['loss/sft']:.3f}"
                 + (f" | dpo {record['loss/dpo']:.3f} | margin {record['rewards/margins']:+.3f}" if "loss/dpo" in record else "")
                 + (f" | flagged {record['conscience/flag_rate']:.2f} | pairs {record['conscience/pairs']}" if "conscience/pairs" in record else "")
@@ -245,17 +265,17 @@ def pretrain_stage(cfg, device, autocast, log):
     train_data = np.memmap(train_path, dtype=np.uint16, mode="r")
     val_data = np.memmap(val_path, dtype=np.uint16, mode="r")
     enc = tok.load(tok_path)
-    start_iter, optimizer_state = 0, None
+    resume = None
     if cfg["init_from"] == "resume":
-        model, enc, ckpt = checkpoint.load_model(os.path.join(cfg["out_dir"], "ckpt.pt"), device)
-        start_iter, optimizer_state = ckpt["iter"], ckpt["optimizer"]
+        model, enc, resume = checkpoint.load_model(os.path.join(cfg["out_dir"], "ckpt.pt"), device)
+        model.train()
     else:
         model = GPT(GPTConfig(block_size=cfg["block_size"], vocab_size=enc.n_vocab, n_layer=cfg["n_layer"],
                               n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"])).to(device)
     print(f"model: {model.num_params():,} parameters, {model.config}; device {device}")
     compiled = torch.compile(model) if cfg["compile"] else model
     t0 = time.time()
-    pretrain(cfg, compiled, enc, train_data, val_data, device, autocast, log, start_iter, optimizer_state)
+    pretrain(cfg, compiled, enc, train_data, val_data, device, autocast, log, resume)
     print(f"pretraining took {time.time() - t0:.0f} s")
     checkpoint.save(os.path.join(cfg["out_dir"], "base.pt"), model, enc, stage="base", config=cfg,
                     val_path=os.path.abspath(val_path))
@@ -266,7 +286,9 @@ def main():
     cfg = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(cfg, "n_docs", "vocab_size", "n_layer", "n_head", "n_embd", "block_size", "batch_size",
                    "grad_accum", "ft_batch_size", "log_interval", "eval_interval", "conscience_every",
-                   "num_candidates", "dpo_batch", "eval_tasks", "ft_eval_interval")
+                   "num_candidates", "dpo_batch", "ft_eval_interval")
+    if cfg["eval_tasks"] < 0:
+        raise flags.UsageError("--eval_tasks must not be negative")
     if cfg["n_embd"] % cfg["n_head"]:
         raise flags.UsageError("--n_embd must be a multiple of --n_head")
     if cfg["judge"] not in ("frozen", "policy"):
@@ -299,6 +321,8 @@ def main():
     results = {}
 
     def evaluate_now(m, name, step):
+        if cfg["eval_tasks"] == 0:
+            return
         t = time.time()
         metrics = evaluate(m, enc, cfg["eval_tasks"], temperature=cfg["eval_temperature"],
                            question=cfg["question"], seed=cfg["seed"], val_data=val_data)
@@ -326,7 +350,8 @@ def main():
     summary = {k: v for k, v in results.items() if k in ("base",) or k.startswith("fine-tuned")}
     with open(os.path.join(cfg["out_dir"], "summary.json"), "w") as f:
         json.dump({"config": cfg, "results": results}, f, indent=1)
-    print("\n" + table(summary, keys))
+    if summary:
+        print("\n" + table(summary, keys))
     print(f"\nheld-out instances and families: {cfg['eval_tasks']} tasks each, temperature {cfg['eval_temperature']}; "
           f"written to {cfg['out_dir']}/summary.json")
 

@@ -21,7 +21,7 @@ from conscience import clone_frozen  # noqa: E402
 
 SETTINGS = dict(
     ckpt=("out/base.pt", "the pretrained base to fine-tune"),
-    steps=(20, "online steps per condition"),
+    steps=(train.SETTINGS["ft_iters"][0], "online steps per condition (default: a whole default fine-tuning run)"),
     out=("bench/online_step.json", "where the results go"),
 )
 PHASES = ["sft", "generation", "conscience", "alternatives", "reference", "dpo", "backward"]
