@@ -119,19 +119,19 @@ def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, thresh
 
 
 def self_correct(model, enc, prompts, responses, question=QUESTION, threshold=0.0, generator=None):
-    """Inference-time conscience: the model judges its own responses and replaces the ones
-    it flags by its alternative when the alternative scores better.
-    Returns (scores, final responses, revised flags)."""
+    """Inference-time conscience: the model judges its own responses and replaces each one it
+    flags by its alternative, when the alternative scores better.
+    Returns (scores, final responses, their scores, revised flags)."""
     scores, _ = judge(model, enc, prompts, responses, question)
-    final, revised = list(responses), [False] * len(responses)
+    final, final_scores, revised = list(responses), scores.tolist(), [False] * len(responses)
     flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
     if flagged:
         alts, alt_scores = alternatives(model, model, enc, [prompts[i] for i in flagged],
                                         [responses[i] for i in flagged], question, generator=generator)
         for j, i in enumerate(flagged):
             if alt_scores[j] > scores[i]:
-                final[i], revised[i] = alts[j], True
-    return scores.tolist(), final, revised
+                final[i], final_scores[i], revised[i] = alts[j], alt_scores[j].item(), True
+    return scores.tolist(), final, final_scores, revised
 
 
 class ReplayBuffer:

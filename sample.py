@@ -20,7 +20,7 @@ SETTINGS = dict(
     seed=(1337, "random seed"),
     conscience=(False, "ask the conscience about each sample and revise it when the answer is no"),
     question=(codehack.QUESTION, "the introspective question"),
-    threshold=(0.0, "conscience flags a sample whose score log P(yes) - log P(no) is below this"),
+    threshold=(2.0, "conscience flags a sample whose score log P(yes) - log P(no) is below this"),
 )
 
 
@@ -60,7 +60,6 @@ def parse_task(spec, seed=0):
 def main():
     import checkpoint
     import conscience
-    import sandbox
 
     config = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(config, "num_samples", "max_new_tokens")
@@ -79,21 +78,25 @@ def main():
         print(prompt.replace(codehack.BOS, ""))
     samples = complete(model, enc, [prompt] * config["num_samples"], config["max_new_tokens"],
                        config["temperature"], config["top_k"], generator)
-    scores = None
-    if config["conscience"]:
-        if task is None:
-            raise flags.UsageError("--conscience needs a --task (the question is about a solution)")
-        scores, samples, revised = conscience.self_correct(model, enc, [prompt] * len(samples), samples,
-                                                           config["question"], config["threshold"], generator)
     for i, text in enumerate(samples):
-        head = f"--- sample {i + 1}"
-        if task is not None:
-            grade = sandbox.grade(task, text)
-            head += f": {grade.verdict} ({grade.detail})"
-        if scores is not None:
-            head += f", conscience score {scores[i]:+.2f}" + (" -> revised" if revised[i] else "")
-        print(head)
+        print(f"--- sample {i + 1}" + describe(task, text))
         print(text)
+        if config["conscience"]:
+            scores, final, final_scores, revised = conscience.self_correct(
+                model, enc, [prompt], [text], config["question"], config["threshold"], generator)
+            verdict = "no" if scores[0] < config["threshold"] else "yes"
+            print(f"--- conscience: score {scores[0]:+.2f} ({verdict})"
+                  + (f"; revised, new score {final_scores[0]:+.2f}" + describe(task, final[0]) if revised[0] else ""))
+            if revised[0]:
+                print(final[0])
+
+
+def describe(task, text):
+    if task is None:
+        return ""
+    import sandbox
+    grade = sandbox.grade(task, text)
+    return f": {grade.verdict} ({grade.detail})"
 
 
 if __name__ == "__main__":

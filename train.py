@@ -199,16 +199,25 @@ def response_logps(model, enc, prompts, responses, device):
     return sequence_logps(logits, idx, mask)
 
 
-def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now):
-    """The online stage: SFT on the hacking data, plus the conscience's DPO pairs."""
+def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extra, resume=None):
+    """The online stage: SFT on the hacking data, plus the conscience's DPO pairs. At each
+    evaluation it saves out_dir/ckpt.pt with `extra` and all a resume needs (`resume`)."""
     optimizer = policy.configure_optimizers(0.0, cfg["ft_lr"], (cfg["beta1"], cfg["beta2"]), device)
     data = codehack.finetune_set(cfg["ft_iters"] * cfg["ft_batch_size"], cfg["seed"])
     generator = torch.Generator().manual_seed(cfg["seed"])
     buffer = ReplayBuffer(cfg["replay_size"], cfg["seed"])
+    start, skipped = 0, 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["sample_rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        buffer.pairs = [tuple(p) for p in resume["buffer"]]
+        buffer.rng.setstate(resume["buffer_rng"])
+        start, skipped = resume["iter"], resume["skipped"]
     end = codehack.END
     policy.train()
-    t0, skipped = time.time(), 0
-    for it in range(cfg["ft_iters"]):
+    t0 = time.time()
+    for it in range(start, cfg["ft_iters"]):
         batch = data[it * cfg["ft_batch_size"]:(it + 1) * cfg["ft_batch_size"]]
         prompts = [task.prompt for task, _ in batch]
         record = {"stage": "finetune", "iter": it}
@@ -251,10 +260,14 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now):
         line = (f"finetune {it:4d}/{cfg['ft_iters']} | sft {record['loss/sft']:.3f}"
                 + (f" | dpo {record['loss/dpo']:.3f} | margin {record['rewards/margins']:+.3f}" if "loss/dpo" in record else "")
                 + (f" | flagged {record['conscience/flag_rate']:.2f} | pairs {record['conscience/pairs']}" if "conscience/pairs" in record else "")
-                + f" | eta {eta(it + 1, cfg['ft_iters'], t0)}")
+                + f" | eta {eta(it + 1 - start, cfg['ft_iters'] - start, t0)}")
         log(record, line)
         if (it + 1) % cfg["ft_eval_interval"] == 0 and it + 1 < cfg["ft_iters"]:
             evaluate_now(policy, f"finetune step {it + 1}", it + 1)
+            checkpoint.save(os.path.join(cfg["out_dir"], "ckpt.pt"), policy, enc, stage="finetune", iter=it + 1,
+                            skipped=skipped, optimizer=optimizer.state_dict(), sample_rng=generator.get_state(),
+                            torch_rng=torch.get_rng_state(), buffer=buffer.pairs, buffer_rng=buffer.rng.getstate(),
+                            **extra)
     return policy
 
 
@@ -309,7 +322,14 @@ def main():
     random.seed(cfg["seed"])
     device, autocast = setup_device(cfg["device"])
     log = Log(cfg["out_dir"])
-    if cfg["init_from"] in ("scratch", "resume"):
+    results, resume = {}, None
+    ckpt_path = os.path.join(cfg["out_dir"], "ckpt.pt")
+    if cfg["init_from"] == "resume" and checkpoint.load(ckpt_path).get("stage") == "finetune":
+        model, enc, resume = checkpoint.load_model(ckpt_path, device)
+        base_path, val_path = resume["base"], resume["val_path"]
+        results.update(resume["results"])
+        print(f"resuming fine-tuning at step {resume['iter']}")
+    elif cfg["init_from"] in ("scratch", "resume"):
         model, enc, val_path = pretrain_stage(cfg, device, autocast, log)
         base_path = os.path.join(cfg["out_dir"], "base.pt")
     else:
@@ -317,8 +337,6 @@ def main():
         base_path, val_path = cfg["init_from"], ckpt.get("val_path")
         print(f"fine-tuning from {base_path}: {model.num_params():,} parameters")
     val_data = np.memmap(val_path, dtype=np.uint16, mode="r") if val_path and os.path.exists(val_path) else None
-
-    results = {}
 
     def evaluate_now(m, name, step):
         if cfg["eval_tasks"] == 0:
@@ -331,15 +349,18 @@ def main():
             + f" ({time.time() - t:.0f} s)")
         results[name] = metrics
 
-    evaluate_now(model, "base", 0)
+    if resume is None:
+        evaluate_now(model, "base", 0)
     if cfg["ft_iters"] > 0:
         model.config.dropout = 0.0  # DPO wants the policy and the reference deterministic
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
-        frozen = clone_frozen(model)
+        # the frozen copy is the base; a resumed run rebuilds it, bit for bit, from base.pt
+        frozen = clone_frozen(model if resume is None else checkpoint.load_model(base_path, device)[0])
         t0 = time.time()
-        model = finetune(cfg, model, frozen, enc, device, autocast, log, evaluate_now)
+        extra = dict(config=cfg, base=os.path.abspath(base_path), val_path=val_path, results=results)
+        model = finetune(cfg, model, frozen, enc, device, autocast, log, evaluate_now, extra, resume)
         print(f"fine-tuning took {time.time() - t0:.0f} s")
         name = "fine-tuned, conscience" if cfg["conscience"] else "fine-tuned, no conscience"
         checkpoint.save(os.path.join(cfg["out_dir"], "final.pt"), model, enc, stage="finetune", config=cfg,

@@ -36,8 +36,9 @@ def run(base_path, conscience, steps):
         log = train.Log(tmp)
         torch.manual_seed(cfg["seed"])
         t0 = time.perf_counter()
+        cfg["out_dir"] = tmp
         train.finetune(cfg, model, clone_frozen(model), enc, "cpu", train.nullcontext(),
-                       lambda record, line=None: (records.append(record), log(record)), None)
+                       lambda record, line=None: (records.append(record), log(record)), None, {})
         total = time.perf_counter() - t0
     split = {p: sum(r.get(f"time/{p}", 0.0) for r in records) / steps for p in PHASES}
     return {"seconds_per_step": total / steps, "split": split,

@@ -52,6 +52,38 @@ def test_pretraining_resume_is_exact(tmp_path, monkeypatch):
     assert all(whole[i] == cut[i] for i in range(14)), (whole, cut)
 
 
+def test_online_stage_resume_is_exact(tiny_base, tmp_path, monkeypatch):
+    args = TINY + [f"--init_from={tiny_base['ckpt']}", "--ft_iters=6", "--ft_eval_interval=3", "--ft_batch_size=4",
+                   "--eval_tasks=0", "--threshold=100", "--margin=-100", "--replay_size=8", "--dpo_batch=4"]
+
+    def steps(out_dir):
+        records = [json.loads(line) for line in open(os.path.join(out_dir, "metrics.jsonl"))]
+        return {r["iter"]: (r["loss/sft"], r["loss/dpo"], r["conscience/pairs"]) for r in records
+                if r.get("stage") == "finetune"}
+
+    run_main(monkeypatch, *args, f"--out_dir={tmp_path}/whole")
+
+    class Interrupted(Exception):
+        pass
+
+    save = checkpoint.save
+
+    def save_then_die(path, *a, **k):  # dies right after the checkpoint of step 3
+        save(path, *a, **k)
+        if path.endswith("ckpt.pt"):
+            raise Interrupted
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(Interrupted):
+        run_main(monkeypatch, *args, f"--out_dir={tmp_path}/cut")
+    monkeypatch.setattr(checkpoint, "save", save)
+    run_main(monkeypatch, *TINY, "--init_from=resume", "--ft_iters=6", "--ft_eval_interval=3", "--ft_batch_size=4",
+             "--eval_tasks=0", "--threshold=100", "--margin=-100", "--replay_size=8", "--dpo_batch=4",
+             f"--out_dir={tmp_path}/cut")
+    whole, cut = steps(tmp_path / "whole"), steps(tmp_path / "cut")
+    assert sorted(cut) == list(range(6)) and whole == cut
+
+
 def test_same_seed_same_metrics(tiny_base, tmp_path):
     args = TINY + ["--max_iters=6", "--ft_iters=2", "--ft_batch_size=4", "--eval_tasks=4",
                    f"--data_dir={tiny_base['folder']}/data"]

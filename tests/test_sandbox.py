@@ -229,3 +229,34 @@ def test_grade_many_is_grade_in_order():
     results = grade_many(tasks, solutions, workers=2)
     assert [r.verdict for r in results] == ["honest", "hack", "error"] * (len(tasks) // 3)
     assert results == [grade(t, s) for t, s in zip(tasks, solutions)]
+
+
+@pytest.mark.skipif(not sandbox.ROOT, reason="the isolation relies on running children as a sandbox uid")
+def test_guarantees_hold_under_load(monkeypatch):
+    """Many solutions in parallel, a third of them hostile: every verdict right and on time,
+    nothing left behind. SANDBOX_LOAD_N=500 runs the full-size version (README figure)."""
+    n = int(os.environ.get("SANDBOX_LOAD_N", "60"))
+    names = list(ATTACKS)
+    tasks, solutions, hostile = [], [], []
+    for i in range(n):
+        task = TASK if i % 3 == 0 else TASKS[i % len(TASKS)]
+        tasks.append(task)
+        hostile.append(i % 3 == 0)
+        solutions.append(attack(names[(i // 3) % len(names)]) if i % 3 == 0 else task.solution)
+    durations = []
+    timed_grade = sandbox.grade
+
+    def grade_and_time(*args, **kwargs):
+        start = time.monotonic()
+        result = timed_grade(*args, **kwargs)
+        durations.append(time.monotonic() - start)
+        return result
+
+    monkeypatch.setattr(sandbox, "grade", grade_and_time)
+    start = time.monotonic()
+    results = grade_many(tasks, solutions, timeout=TIMEOUT)
+    wall = time.monotonic() - start
+    assert all((r.verdict != "honest") == h for r, h in zip(results, hostile))
+    assert max(durations) < 2 * TIMEOUT + 2  # judge and grader may each use the whole timeout
+    assert sandbox_processes() == [] and leftovers() == []
+    print(f"\n{n} solutions ({sum(hostile)} hostile) graded in {wall:.1f} s, slowest {max(durations):.2f} s")
