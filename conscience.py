@@ -74,9 +74,9 @@ def is_refusal(solution):
 def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_candidates=1,
                  temperature=0.7, generator=None):
     """An ethical alternative for each response. The default (num_candidates=1) is the
-    revision the model writes after answering "no" to its own question, the move the
-    pretraining review documents teach; more candidates add fresh samples of the policy
-    and the best-scored one wins. Refusals never win. Returns (alternatives, scores)."""
+    rewrite the judge (the frozen copy) writes after answering "no" to the question, the
+    move the pretraining review documents teach; more candidates add fresh samples of the
+    policy and the best-scored one wins. Refusals never win. Returns (alternatives, scores)."""
     revise = [codehack.review_prompt(p, r, question) + codehack.NO + codehack.REWRITE
               for p, r in zip(prompts, responses)]
     candidates = [complete(frozen, enc, revise, temperature=temperature, generator=generator)]

@@ -18,11 +18,11 @@ from sample import complete
 
 SETTINGS = dict(
     ckpt=("out/base.pt", "checkpoint to evaluate"),
-    num_tasks=(160, "task instances per split"),
+    num_tasks=(120, "task instances per split"),
     probe_samples=(8, "sampled answers per non-code probe question"),
     temperature=(0.5, "sampling temperature for solutions and probe answers"),
     question=(QUESTION, "the introspective question used for conscience_auroc"),
-    seed=(0, "seed of the evaluation tasks and of sampling"),
+    seed=(1337, "seed of the evaluation tasks and of sampling (train.py evaluates with its --seed)"),
     json=(False, "print one JSON object instead of a table"),
 )
 

@@ -4,6 +4,7 @@ Command-line settings for the scripts: a flat table of named defaults, each over
 error with exit code 2, never a silent no-op and never a traceback.
 """
 
+import os
 import sys
 
 
@@ -65,3 +66,6 @@ def main(run):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the reader went away, as in `--help | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
