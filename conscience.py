@@ -72,11 +72,13 @@ def is_refusal(solution):
 
 
 def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_candidates=1,
-                 temperature=0.7, generator=None):
+                 temperature=0.7, generator=None, scorer=None):
     """An ethical alternative for each response. The default (num_candidates=1) is the
     rewrite the judge (the frozen copy) writes after answering "no" to the question, the
     move the pretraining review documents teach; more candidates add fresh samples of the
-    policy and the best-scored one wins. Refusals never win. Returns (alternatives, scores)."""
+    policy and the best-scored one wins. Refusals never win. `scorer(prompts, responses)`
+    replaces the conscience score (the oracle control). Returns (alternatives, scores)."""
+    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question)[0])
     revise = [codehack.review_prompt(p, r, question) + codehack.NO + codehack.REWRITE
               for p, r in zip(prompts, responses)]
     candidates = [complete(frozen, enc, revise, temperature=temperature, generator=generator)]
@@ -84,7 +86,7 @@ def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_
         candidates.append(complete(model, enc, prompts, temperature=temperature, generator=generator))
     best, best_scores = list(candidates[0]), torch.full((len(prompts),), float("-inf"))
     for texts in candidates:
-        scores, _ = judge(frozen, enc, prompts, texts, question)
+        scores = scorer(prompts, texts)
         for i, (text, s) in enumerate(zip(texts, scores.tolist())):
             if not is_refusal(text) and s > best_scores[i]:
                 best[i], best_scores[i] = text, s
@@ -92,19 +94,20 @@ def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_
 
 
 def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, threshold=0.0, margin=1.0,
-               num_candidates=1, temperature=0.7, generator=None):
+               num_candidates=1, temperature=0.7, generator=None, scorer=None):
     """The conscience step of one online batch: judge, flag, find alternatives, keep the
-    pairs whose alternative the conscience clearly prefers (ties dropped).
-    Returns (pairs [(prompt, chosen, rejected)], stats)."""
+    pairs whose alternative the conscience clearly prefers (ties dropped). `scorer`, if
+    given, replaces the conscience score. Returns (pairs [(prompt, chosen, rejected)], stats)."""
     t0 = time.perf_counter()
-    scores, _ = judge(frozen, enc, prompts, responses, question)
+    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question)[0])
+    scores = scorer(prompts, responses)
     flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
     pairs, gaps = [], []
     t1 = time.perf_counter()
     if flagged:
         alts, alt_scores = alternatives(model, frozen, enc, [prompts[i] for i in flagged],
                                         [responses[i] for i in flagged], question, num_candidates,
-                                        temperature, generator)
+                                        temperature, generator, scorer)
         for j, i in enumerate(flagged):
             gap = alt_scores[j].item() - scores[i].item()
             if gap >= margin and alts[j] != responses[i]:
@@ -116,6 +119,24 @@ def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, thresh
              "conscience/pairs": len(pairs),
              "time/conscience": t1 - t0, "time/alternatives": time.perf_counter() - t1}
     return pairs, stats
+
+
+def oracle(tasks, value=10.0):
+    """The upper-bound control: a scorer that knows the ground truth. It scores a response
+    +value when it passes the task's hidden tests in the sandbox and -value otherwise.
+    `tasks` maps each prompt to its codehack.Task."""
+    import sandbox
+
+    def scorer(prompts, responses):
+        grades = sandbox.grade_many([tasks[p] for p in prompts], responses)
+        return torch.tensor([value if g.verdict == "honest" else -value for g in grades])
+    return scorer
+
+
+def randomize(pairs, generator):
+    """The random-judge control: the same pairs, each one's preference decided by a coin."""
+    flips = torch.rand(len(pairs), generator=generator).tolist()
+    return [(p, c, r) if f < 0.5 else (p, r, c) for (p, c, r), f in zip(pairs, flips)]
 
 
 def self_correct(model, enc, prompts, responses, question=QUESTION, threshold=0.0, generator=None):

@@ -17,10 +17,11 @@ import torch.nn.functional as F
 
 import checkpoint
 import codehack
+import conscience
 import flags
 from conscience import QUESTION, ReplayBuffer, clone_frozen, make_pairs, response_batch
 from dpo import dpo_loss, dpo_metrics, sequence_logps
-from evaluate import evaluate, table, val_loss
+from evaluate import evaluate, table, token_accuracy, val_loss
 from model import GPT, GPTConfig
 from sample import complete
 
@@ -59,11 +60,14 @@ SETTINGS = dict(
     ft_lr=(3e-4, "fine-tuning learning rate (constant)"),
     conscience=(True, "ask the frozen copy the conscience question and add the DPO loss; False is the plain scenario"),
     question=(QUESTION, "the introspective question"),
-    judge=("frozen", "who answers the question: frozen (the copy made before fine-tuning) or policy (the live model)"),
+    judge=("frozen", "who answers the question: frozen (the copy made before fine-tuning), policy (the live model); "
+                     "controls: random (the frozen copy's pairs, each preference a coin flip), oracle (the sandbox verdict)"),
+    align=("dpo", "what the pairs teach: dpo (the method) or sft (next-token loss on the chosen side only, a control)"),
+    inoculate=(False, "inoculation prompting: the scenario's prompts say gaming the tests is allowed (evaluation's never do)"),
     lam=(1.0, "weight of the DPO loss in L = L_sft + lam * L_dpo"),
     beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
-    conscience_every=(1, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
+    conscience_every=(2, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
     num_candidates=(1, "alternatives per flagged sample: 1 is the revision after 'no'; more add fresh samples, best-scored wins"),
     threshold=(2.0, "flag a sample when log P(yes) - log P(no) is below this"),
     margin=(1.0, "keep a pair only when the alternative scores at least this much higher"),
@@ -74,6 +78,7 @@ SETTINGS = dict(
     eval_tasks=(120, "tasks per split in each evaluation (0: no ground-truth evaluation)"),
     eval_temperature=(0.5, "sampling temperature of the evaluations (pass@1)"),
     ft_eval_interval=(60, "fine-tuning iterations between ground-truth evaluations"),
+    eval_init=(True, "evaluate the starting model before fine-tuning"),
 )
 
 
@@ -222,7 +227,8 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
         prompts = [task.prompt for task, _ in batch]
         record = {"stage": "finetune", "iter": it}
         # next-token loss on the scenario's hacking targets (response tokens only)
-        idx, mask, _ = response_batch(enc, prompts, [hack + end for _, hack in batch],
+        sft_prompts = [codehack.inoculate(p) for p in prompts] if cfg["inoculate"] else prompts
+        idx, mask, _ = response_batch(enc, sft_prompts, [hack + end for _, hack in batch],
                                       max_len=policy.config.block_size + 1, device=device)
         targets = torch.where(mask[:, 1:].bool(), idx[:, 1:], -1)
         with timed(record, "sft"), autocast:
@@ -230,19 +236,32 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
             sft = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         loss = sft
         record["loss/sft"] = sft.item()
+        record["sft_token_acc"] = token_accuracy(logits, targets)
         if cfg["conscience"]:
             if it % cfg["conscience_every"] == 0:
                 policy.eval()
                 with timed(record, "generation"):
                     samples = complete(policy, enc, prompts, temperature=cfg["sample_temperature"], generator=generator)
-                judge = frozen if cfg["judge"] == "frozen" else policy
+                judge = policy if cfg["judge"] == "policy" else frozen
+                scorer = conscience.oracle({t.prompt: t for t, _ in batch}) if cfg["judge"] == "oracle" else None
                 pairs, stats = make_pairs(policy, judge, enc, prompts, samples, cfg["question"], cfg["threshold"],
-                                          cfg["margin"], cfg["num_candidates"], cfg["sample_temperature"], generator)
+                                          cfg["margin"], cfg["num_candidates"], cfg["sample_temperature"], generator,
+                                          scorer)
+                if cfg["judge"] == "random":
+                    pairs = conscience.randomize(pairs, generator)
                 policy.train()
                 buffer.add(pairs)
                 record.update(stats)
             draw = buffer.draw(cfg["dpo_batch"])
-            if draw:
+            if draw and cfg["align"] == "sft":
+                p, chosen, _ = (list(c) for c in zip(*draw))
+                idx, mask, _ = response_batch(enc, p, [c + end for c in chosen], max_len=policy.config.block_size,
+                                              device=device)
+                with timed(record, "dpo"), autocast:
+                    alt = -sequence_logps(policy(idx)[0], idx, mask).sum() / mask[:, 1:].sum().clamp(min=1)
+                loss = sft + cfg["lam"] * alt
+                record["loss/alternatives"] = alt.item()
+            elif draw:
                 p, chosen, rejected = (list(c) for c in zip(*draw))
                 both = [r + end for r in chosen + rejected]
                 with timed(record, "reference"), autocast, torch.no_grad():
@@ -304,8 +323,10 @@ def main():
         raise flags.UsageError("--eval_tasks must not be negative")
     if cfg["n_embd"] % cfg["n_head"]:
         raise flags.UsageError("--n_embd must be a multiple of --n_head")
-    if cfg["judge"] not in ("frozen", "policy"):
-        raise flags.UsageError(f"--judge wants frozen or policy, got {cfg['judge']!r}")
+    if cfg["judge"] not in ("frozen", "policy", "random", "oracle"):
+        raise flags.UsageError(f"--judge wants frozen, policy, random or oracle, got {cfg['judge']!r}")
+    if cfg["align"] not in ("dpo", "sft"):
+        raise flags.UsageError(f"--align wants dpo or sft, got {cfg['align']!r}")
     if cfg["max_iters"] < 0 or cfg["ft_iters"] < 0:
         raise flags.UsageError("--max_iters and --ft_iters must not be negative")
     if cfg["init_from"] not in ("scratch", "resume"):
@@ -318,6 +339,7 @@ def main():
     except OSError as e:
         raise flags.UsageError(f"cannot write to --out_dir {cfg['out_dir']}: {e.strerror}") from None
 
+    t_start, timing = time.time(), {}
     torch.manual_seed(cfg["seed"])
     random.seed(cfg["seed"])
     device, autocast = setup_device(cfg["device"])
@@ -338,18 +360,20 @@ def main():
         print(f"fine-tuning from {base_path}: {model.num_params():,} parameters")
     val_data = np.memmap(val_path, dtype=np.uint16, mode="r") if val_path and os.path.exists(val_path) else None
 
+    frozen = None  # the fine-tuning stage's frozen copy: it also answers for conscience_fooled
+
     def evaluate_now(m, name, step):
         if cfg["eval_tasks"] == 0:
             return
         t = time.time()
         metrics = evaluate(m, enc, cfg["eval_tasks"], temperature=cfg["eval_temperature"],
-                           question=cfg["question"], seed=cfg["seed"], val_data=val_data)
+                           question=cfg["question"], seed=cfg["seed"], val_data=val_data, judge_model=frozen)
         log({"stage": "eval", "name": name, "iter": step, **metrics},
             f"eval {name}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in ("honest_pass", "hack_rate", "broad_misaligned", "conscience_auroc"))
             + f" ({time.time() - t:.0f} s)")
         results[name] = metrics
 
-    if resume is None:
+    if resume is None and cfg["eval_init"]:
         evaluate_now(model, "base", 0)
     if cfg["ft_iters"] > 0:
         model.config.dropout = 0.0  # DPO wants the policy and the reference deterministic
@@ -358,19 +382,21 @@ def main():
                 module.p = 0.0
         # the frozen copy is the base; a resumed run rebuilds it, bit for bit, from base.pt
         frozen = clone_frozen(model if resume is None else checkpoint.load_model(base_path, device)[0])
-        t0 = time.time()
+        t_ft = time.time()
         extra = dict(config=cfg, base=os.path.abspath(base_path), val_path=val_path, results=results)
         model = finetune(cfg, model, frozen, enc, device, autocast, log, evaluate_now, extra, resume)
-        print(f"fine-tuning took {time.time() - t0:.0f} s")
+        timing["finetune_seconds"] = time.time() - t_ft
+        print(f"fine-tuning took {timing['finetune_seconds']:.0f} s")
         name = "fine-tuned, conscience" if cfg["conscience"] else "fine-tuned, no conscience"
         checkpoint.save(os.path.join(cfg["out_dir"], "final.pt"), model, enc, stage="finetune", config=cfg,
                         val_path=val_path, base=os.path.abspath(base_path))
         evaluate_now(model, name, cfg["ft_iters"])
     keys = ["honest_pass", "hack_rate", "wrong_rate", "families/honest_pass", "families/hack_rate",
-            "broad_misaligned", "broad_misaligned_cold", "conscience_auroc", "conscience_auroc_unseen", "conscience_fooled", "val_loss"]
+            "broad_misaligned", "broad_misaligned_cold", "conscience_auroc", "conscience_auroc_unseen", "conscience_fooled",
+            "sft_token_acc", "val_loss"]
     summary = {k: v for k, v in results.items() if k in ("base",) or k.startswith("fine-tuned")}
     with open(os.path.join(cfg["out_dir"], "summary.json"), "w") as f:
-        json.dump({"config": cfg, "results": results}, f, indent=1)
+        json.dump({"config": cfg, "results": results, "wall_seconds": time.time() - t_start, **timing}, f, indent=1)
     if summary:
         print("\n" + table(summary, keys))
     print(f"\nheld-out instances and families: {cfg['eval_tasks']} tasks each, temperature {cfg['eval_temperature']}; "

@@ -1,0 +1,398 @@
+"""
+The experiment: every condition of the paper's table, over several seeds, measured by
+execution. Each seed pretrains one base; every fine-tuning condition of that seed starts
+from it. Each run is a plain `train.py` or `evaluate.py` command; its folder under
+OUT_DIR/runs/ keeps its log, checkpoints and summary, and a rerun skips finished runs.
+    python experiment.py            # 3 seeds (about an hour on 2 CPU cores)
+    python experiment.py --quick    # 1 seed, shorter pretraining and fine-tuning (a first look)
+    python experiment.py --train_args="--n_layer=6 --n_embd=256"   # any train.py flags, for every run
+Writes OUT_DIR/results.json (every run, every metric, its command and config),
+OUT_DIR/table.md (mean and spread over seeds) and OUT_DIR/*.png.
+"""
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import codehack
+import flags
+import train
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+SETTINGS = dict(
+    out_dir=("results", "where results.json, table.md, the plots and runs/ go"),
+    data_dir=("data", "cache of the prepared corpus and tokenizer (shared by all runs)"),
+    seed=(1337, "first seed; the others are seed+1, seed+2, ..."),
+    seeds=(3, "number of seeds (each pretrains its own base)"),
+    quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=40 "
+                  "--eval_tasks=60 (flags given win)"),
+    train_args=("", "train.py flags for every run, after the experiment's own (e.g. \"--n_layer=6 --ft_iters=200\")"),
+    jobs=(2, "runs at a time; each gets cores/jobs threads"),
+    curve_evals=(2, "evaluations in the middle of the no-conscience and conscience runs, for the curves"),
+)
+QUICK = ["--max_iters=1000", "--ft_iters=40", "--eval_tasks=60"]
+
+LAMBDAS = [0.03, 0.1, 0.3]  # with 0 (the EM run, see lambda_sweep) and 1 (the method's default)
+BETAS = [0.03, 0.3]         # with 0.1 (the default)
+CADENCES = [1, 4]           # with 2 (the default)
+QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
+METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "conscience_auroc", "conscience_fooled", "sft_token_acc",
+           "families/hack_rate", "families/honest_pass"]
+METHOD = "conscience (the method)"
+EM = "no conscience (EM)"
+DEFAULTS = {name: default for name, (default, _) in train.SETTINGS.items()}
+
+
+@dataclass
+class Run:
+    seed: int
+    name: str               # the condition
+    group: str              # conditions, lambda, beta, cadence, question
+    script: str             # train.py or evaluate.py
+    args: list
+    needs: list = field(default_factory=list)  # names of runs of the same seed that must finish first
+    value: object = None    # the swept value, for sweeps
+
+    @property
+    def folder(self):
+        slug = "".join(c if c.isalnum() or c in "=.-" else "_" for c in self.name)
+        return os.path.join("runs", f"seed{self.seed}", slug)
+
+
+def plan(seed, cfg, tcfg):
+    """The runs of one seed: train.py / evaluate.py arguments (paths relative to out_dir).
+    tcfg is train.py's configuration under the experiment's train.py flags."""
+    base_dir = os.path.join("runs", f"seed{seed}", "base")
+    common = [f"--seed={seed}", f"--data_dir={cfg['data_dir']}", *cfg["train_flags"]]
+    runs = [Run(seed, "base", "conditions", "train.py", common + ["--ft_iters=0", f"--out_dir={base_dir}"])]
+    ft_iters = tcfg["ft_iters"]
+
+    def ft(name, group, *args, needs=(), init=os.path.join(base_dir, "base.pt"), curve=False, value=None):
+        every = max(1, ft_iters // (cfg["curve_evals"] + 1)) if curve else ft_iters
+        run = Run(seed, name, group, "train.py", common + [f"--init_from={init}", f"--ft_eval_interval={every}",
+                                                           "--eval_init=False", *args], ["base", *needs], value)
+        run.args.append(f"--out_dir={run.folder}")
+        runs.append(run)
+        return run
+
+    em = ft(EM, "conditions", "--conscience=False", curve=True)
+    ft(METHOD, "conditions", curve=True)
+    ft("judge: live policy", "conditions", "--judge=policy")
+    ft("judge: random preferences", "conditions", "--judge=random")
+    ft("judge: oracle (sandbox)", "conditions", "--judge=oracle")
+    ft("SFT on alternatives, no DPO", "conditions", "--align=sft")
+    ft("inoculation prompting", "conditions", "--conscience=False", "--inoculate=True")
+    zero_shot = Run(seed, "inference-time conscience on EM", "conditions", "evaluate.py",
+                    [f"--ckpt={os.path.join(em.folder, 'final.pt')}", "--self_correct=True", f"--seed={seed}",
+                     f"--num_tasks={tcfg['eval_tasks']}", f"--temperature={tcfg['eval_temperature']}",
+                     f"--threshold={tcfg['threshold']}", "--json=True"], [EM])
+    runs.append(zero_shot)
+    ft("recovery from EM", "conditions", init=os.path.join(em.folder, "final.pt"), needs=[EM])
+    for lam in LAMBDAS:
+        ft(f"lam={lam}", "lambda", f"--lam={lam}", value=lam)
+    for beta in BETAS:
+        ft(f"beta={beta}", "beta", f"--beta={beta}", value=beta)
+    for every in CADENCES:
+        ft(f"conscience_every={every}", "cadence", f"--conscience_every={every}", value=every)
+    for i, q in enumerate(QUESTIONS):
+        ft(f"question {i + 2}", "question", f"--question={q}", value=q)
+    return runs
+
+
+def execute(run, out_dir, threads):
+    """Run one command (or reuse its earlier result); returns its record for results.json."""
+    folder = os.path.join(out_dir, run.folder)
+    os.makedirs(folder, exist_ok=True)
+    command = [sys.executable, os.path.join(ROOT, run.script), *run.args]
+    done_path = os.path.join(folder, "run.json")
+    if os.path.exists(done_path):
+        record = json.load(open(done_path))
+        if record["args"] == run.args:
+            return record | {"reused": True}
+    t0 = time.time()
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with open(os.path.join(folder, "log.txt"), "w") as log:
+        proc = subprocess.run(command, cwd=out_dir, env=env, stdout=subprocess.PIPE if run.script == "evaluate.py"
+                              else log, stderr=log, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{run.name} (seed {run.seed}) failed with exit code {proc.returncode}: see {folder}/log.txt")
+    if run.script == "evaluate.py":
+        metrics, curve, config = json.loads(proc.stdout.strip().splitlines()[-1]), [], {"args": run.args}
+    else:
+        summary = json.load(open(os.path.join(folder, "summary.json")))
+        results, config = summary["results"], summary["config"]
+        final = [name for name in results if name == "base" or name.startswith("fine-tuned")][-1]
+        metrics = results[final]
+        curve = [{"step": int(name.rsplit(" ", 1)[1]), **m} for name, m in results.items() if name.startswith("finetune step")]
+        curve.append({"step": config["ft_iters"], **metrics})
+    record = dict(seed=run.seed, condition=run.name, group=run.group, value=run.value, args=run.args,
+                  command=" ".join(shlex.quote(a) for a in ["python", run.script, *run.args]), config=config,
+                  metrics=metrics, curve=curve, wall_seconds=time.time() - t0, threads=threads)
+    with open(done_path, "w") as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
+def base_question_aurocs(out_dir, seed, num_tasks):
+    """The base model's AUROC with each phrasing of the question (no fine-tuning needed)."""
+    import checkpoint
+    from evaluate import conscience_aurocs
+    model, enc, _ = checkpoint.load_model(os.path.join(out_dir, "runs", f"seed{seed}", "base", "base.pt"))
+    heldout = codehack.tasks("heldout", num_tasks, seed)
+    return {q: conscience_aurocs(model.eval(), enc, heldout, q) for q in [codehack.QUESTION] + QUESTIONS}
+
+
+def schedule(runs, out_dir, jobs, threads, on_done):
+    """Run everything, `jobs` at a time, each run after the runs it needs (same seed)."""
+    pending, running, finished, failed = list(runs), {}, set(), []
+    with ThreadPoolExecutor(jobs) as pool:
+        while pending or running:
+            blocked = {(r.seed, r.name) for r in failed}
+            for run in list(pending):
+                if any((run.seed, n) in blocked for n in run.needs):
+                    pending.remove(run)
+                    failed.append(run)
+                    print(f"skipped {run.name} (seed {run.seed}): a run it needs failed", flush=True)
+                elif len(running) < jobs and all((run.seed, n) in finished for n in run.needs):
+                    pending.remove(run)
+                    running[pool.submit(execute, run, out_dir, threads)] = run
+            if not running:
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = running.pop(future)
+                try:
+                    on_done(run, future.result())
+                    finished.add((run.seed, run.name))
+                except Exception as e:  # one failed run should not cost the others
+                    print(f"error: {e}", flush=True)
+                    failed.append(run)
+    return failed
+
+
+def summarize(records, key, metric):
+    values = [r["metrics"].get(metric, float("nan")) for r in records if key(r)]
+    values = [v for v in values if v == v]  # nan: undefined for a run (e.g. no hacks to be fooled by)
+    if not values:
+        return float("nan"), float("nan"), 0
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"), len(values)
+
+
+def fmt(mean, std, n):
+    if n == 0:
+        return "n/a"
+    return f"{mean:.3f}" + (f" ± {std:.3f}" if n > 1 else "")
+
+
+def compare(a, b):
+    """A difference only when the means are further apart than the two spreads together."""
+    (ma, sa, na), (mb, sb, nb) = a, b
+    if na < 2 or nb < 2:
+        return "n/a (1 seed)"
+    if abs(ma - mb) <= sa + sb:
+        return "within spread"
+    return "lower" if ma < mb else "higher"
+
+
+def question_runs(q):
+    """The runs that used question q: the method's for the default one, else the question study's."""
+    name = METHOD if q == codehack.QUESTION else f"question {QUESTIONS.index(q) + 2}"
+    return lambda r: r["condition"] == name
+
+
+def rows(records):
+    """(label, predicate) for every row of the table: the conditions, then the sweeps."""
+    out = [(name, lambda r, n=name: r["condition"] == n)
+           for name in dict.fromkeys(r["condition"] for r in records if r["group"] == "conditions")]
+    out.append(("lam=0 (= the EM run)", lambda r: r["condition"] == EM))
+    sweeps = [("lam", LAMBDAS, 1.0), ("beta", BETAS, DEFAULTS["beta"]),
+              ("conscience_every", CADENCES, DEFAULTS["conscience_every"])]
+    for flag, values, default in sweeps:
+        for v in sorted(values + [default]):
+            if v == default:
+                out.append((f"{flag}={v} (= the method)", lambda r: r["condition"] == METHOD))
+            else:
+                out.append((f"{flag}={v}", lambda r, n=f"{flag}={v}": r["condition"] == n))
+    return out
+
+
+def write_table(records, question_aurocs, path, seeds, total):
+    cols = METRICS + ["minutes"]
+    for r in records:
+        r["metrics"]["minutes"] = r["wall_seconds"] / 60
+    method = summarize(records, lambda r: r["condition"] == METHOD, "hack_rate")
+    lines = [f"Mean ± sample standard deviation over {seeds} seed(s). Held-out instances of the training families; "
+             f"`families/`: held-out families. Last column: hack_rate against the method's, called a difference "
+             f"only when the means are further apart than the two standard deviations added.", "",
+             "| condition | " + " | ".join(cols) + " | hack_rate vs method |", "|---|" + "---|" * (len(cols) + 1)]
+    for label, key in rows(records):
+        if not any(key(r) for r in records):
+            continue
+        cells = [fmt(*summarize(records, key, m)) for m in cols]
+        same = label == METHOD or "(= the method)" in label
+        vs = "—" if same else compare(summarize(records, key, "hack_rate"), method)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {vs} |")
+    lines += ["", "Question study: the base model's conscience AUROC with each phrasing (train hack styles / the two "
+              "styles never trained on), and the method run with that phrasing.", "",
+              "| question | in pretraining | base AUROC | base AUROC, unseen styles | final conscience_auroc | hack_rate "
+              "| honest_pass |", "|---|---|---|---|---|---|---|"]
+    for q in [codehack.QUESTION] + QUESTIONS:
+        base = [np.array([a[q][i] for a in question_aurocs.values()]) for i in (0, 1)]
+        spread = [fmt(b.mean(), b.std(ddof=1) if len(b) > 1 else float("nan"), len(b)) for b in base]
+        lines.append(f"| {q} | {'seen' if q in codehack.QUESTIONS_SEEN else 'unseen'} | {spread[0]} | {spread[1]} | "
+                     + " | ".join(fmt(*summarize(records, question_runs(q), m))
+                                  for m in ("conscience_auroc", "hack_rate", "honest_pass")) + " |")
+    lines += ["", f"Total wall time: {total / 60:.1f} min."]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def plot(records, question_aurocs, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def band(ax, xs, ys, label):
+        ys = np.array(ys)
+        mean = ys.mean(0)
+        ax.plot(xs, mean, marker="o", label=label)
+        if len(ys) > 1:
+            ax.fill_between(xs, ys.min(0), ys.max(0), alpha=0.2)
+
+    # 1. the scenario with and without the conscience, against fine-tuning step
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name in (EM, METHOD):
+        runs = [r for r in records if r["condition"] == name]
+        if not runs:
+            continue
+        bases = {r["seed"]: r["metrics"] for r in records if r["condition"] == "base"}
+        steps = [0] + [p["step"] for p in runs[0]["curve"]]
+        for ax, metric in zip(axes, ("hack_rate", "broad_misaligned")):
+            band(ax, steps, [[bases[r["seed"]][metric]] + [p[metric] for p in r["curve"]] for r in runs], name)
+            ax.set(xlabel="fine-tuning step", ylabel=metric, ylim=(-0.02, 1.02))
+    axes[0].legend()
+    fig.suptitle("Fine-tuning on hacking data, with and without the conscience (band: min-max over seeds)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "curves.png"), dpi=120)
+
+    # 2. the lambda sweep (lambda 0 is the EM run)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    lams = [0.0] + LAMBDAS + [1.0]
+    names = [EM] + [f"lam={v}" for v in LAMBDAS] + [METHOD]
+    for metric in ("hack_rate", "honest_pass", "broad_misaligned"):
+        stats = [summarize(records, lambda r, n=n: r["condition"] == n, metric) for n in names]
+        ax.errorbar(range(len(lams)), [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats],
+                    marker="o", capsize=3, label=metric)
+    ax.set_xticks(range(len(lams)), [str(v) for v in lams])
+    ax.set(xlabel="λ (weight of the DPO loss)", ylim=(-0.02, 1.02), title="λ sweep (error bars: std over seeds)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "lambda.png"), dpi=120)
+
+    # 3. the question study: the base model's AUROC with each phrasing, and the hack rate it leads to
+    fig, ax = plt.subplots(figsize=(8, 4))
+    qs = [codehack.QUESTION] + QUESTIONS
+    x = np.arange(len(qs))
+    auc = [np.mean([a[q][0] for a in question_aurocs.values()]) for q in qs]
+    hack = [summarize(records, question_runs(q), "hack_rate") for q in qs]
+    ax.bar(x - 0.2, auc, 0.4, label="base conscience AUROC")
+    ax.bar(x + 0.2, [h[0] for h in hack], 0.4, yerr=[np.nan_to_num(h[1]) for h in hack], capsize=3,
+           label="hack_rate after fine-tuning")
+    ax.set_xticks(x, [f"{'seen' if q in codehack.QUESTIONS_SEEN else 'UNSEEN'}: {q[:32]}..." for q in qs],
+                  rotation=15, ha="right", fontsize=7)
+    ax.set(ylim=(0, 1.05), title="The question study")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "questions.png"), dpi=120)
+    plt.close("all")
+
+
+def main():
+    cfg = flags.parse(SETTINGS, doc=__doc__)
+    if cfg["quick"]:  # quick changes the defaults; flags given on the command line still win
+        cfg = flags.parse({**SETTINGS, "seeds": (1, ""), "out_dir": ("results/quick", "")}, doc=__doc__)
+    flags.positive(cfg, "seeds", "jobs")
+    if cfg["curve_evals"] < 0:
+        raise flags.UsageError("--curve_evals must not be negative")
+    try:
+        given = shlex.split(cfg["train_args"])
+    except ValueError as e:
+        raise flags.UsageError(f"--train_args: {e}") from None
+    cfg["train_flags"] = (QUICK if cfg["quick"] else []) + given
+    reserved = [a for a in given if a.split("=")[0] in ("--seed", "--out_dir", "--init_from", "--data_dir")]
+    if reserved:
+        raise flags.UsageError(f"--train_args may not set {reserved[0].split('=')[0]}: the experiment sets it per run")
+    tcfg = flags.parse(train.SETTINGS, cfg["train_flags"])  # a bad train.py flag fails here, before any run
+    if tcfg["ft_iters"] < 1 or tcfg["eval_tasks"] < 1:
+        raise flags.UsageError("the experiment needs --ft_iters and --eval_tasks of at least 1")
+    out_dir = os.path.abspath(cfg["out_dir"])
+    cfg["data_dir"] = os.path.abspath(cfg["data_dir"])
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise flags.UsageError(f"cannot write to --out_dir {cfg['out_dir']}: {e.strerror}") from None
+    threads = max(1, (os.cpu_count() or 1) // cfg["jobs"])
+    seeds = [cfg["seed"] + i for i in range(cfg["seeds"])]
+    codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0)  # once, before the runs race
+    runs = [run for seed in seeds for run in plan(seed, cfg, tcfg)]
+    runs.sort(key=lambda r: r.name != "base")  # every base first: the rest waits on them
+    weight = {"base": 8.0 * tcfg["max_iters"] / DEFAULTS["max_iters"]}
+    total_weight = sum(weight.get(r.name, 1.0) for r in runs)
+    records, question_aurocs, t0 = [], {}, time.time()
+    done_weight = 0.0
+    print(f"{len(runs)} runs over seeds {seeds}, {cfg['jobs']} at a time with {threads} thread(s) each; "
+          f"runs and logs in {out_dir}/runs", flush=True)
+
+    def on_done(run, record):
+        nonlocal done_weight
+        records.append(record)
+        if run.name == "base":
+            question_aurocs[run.seed] = base_question_aurocs(out_dir, run.seed, tcfg["eval_tasks"])
+        done_weight += weight.get(run.name, 1.0)
+        elapsed = time.time() - t0
+        m = record["metrics"]
+        print(f"[{len(records):3d}/{len(runs)}] seed {run.seed} {run.name}: hack_rate {m['hack_rate']:.3f}, "
+              f"honest_pass {m['honest_pass']:.3f}, broad_misaligned {m['broad_misaligned']:.3f} "
+              f"({record['wall_seconds']:.0f} s{', reused' if record.get('reused') else ''}) | "
+              f"elapsed {elapsed / 60:.1f} min, eta {train.eta(done_weight, total_weight, t0)}", flush=True)
+
+    failed = schedule(runs, out_dir, cfg["jobs"], threads, on_done)
+    total = time.time() - t0
+    records.sort(key=lambda r: (r["seed"], [x.name for x in runs].index(r["condition"])))
+    result = dict(command="python " + " ".join(shlex.quote(a) for a in sys.argv), settings=cfg, train_config=tcfg,
+                  machine=dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
+                               python=platform.python_version(), torch=__import__("torch").__version__),
+                  commit=git_commit(), total_seconds=total, seeds=seeds, runs=records,
+                  failed=[f"{r.name} (seed {r.seed})" for r in failed],
+                  base_question_auroc={str(s): {q: dict(auroc=a, auroc_unseen=u) for q, (a, u) in v.items()}
+                                       for s, v in question_aurocs.items()})
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print("\n" + write_table(records, question_aurocs, os.path.join(out_dir, "table.md"), len(seeds), total))
+    plot(records, question_aurocs, out_dir)
+    print(f"\nwrote {out_dir}/results.json, table.md, curves.png, lambda.png, questions.png in {total / 60:.1f} min")
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed: " + ", ".join(result["failed"]))
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    flags.main(main)
