@@ -39,6 +39,8 @@ def parse(settings, argv=None, doc=""):
             for name, (default, text) in settings.items():
                 print(f"  --{name:<{width}} {text} (default: {default})")
             sys.exit(0)
+        if arg.startswith("--") and "=" not in arg and isinstance(settings.get(arg[2:], (None,))[0], bool):
+            arg += "=True"  # a bare --name switches a True/False setting on
         if not arg.startswith("--") or "=" not in arg:
             raise UsageError(f"arguments look like --name=value, got {arg!r} (see --help)")
         name, text = arg[2:].split("=", 1)

@@ -4,10 +4,12 @@ it on hacking data (the emergent-misalignment scenario) with the conscience step
     L = L_sft + lam * L_dpo.            Run: python train.py   (see --help)
 """
 
+import hashlib
 import json
 import math
 import os
 import random
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 
@@ -91,6 +93,74 @@ def setup_device(name):
     return name, autocast
 
 
+class Dist:
+    """This process's place in a `torchrun` job; without torchrun, rank 0 of 1. Every rank
+    trains on its own data and samples; DDP averages the gradients, so the weights stay
+    identical; rank 0 alone evaluates, logs and writes files."""
+
+    def __init__(self, device):
+        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        self.device = device
+        if self.world > 1:
+            import torch.distributed as dist
+            if device == "cuda":
+                self.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if device == "cuda" else "gloo")
+
+    @property
+    def master(self):
+        return self.rank == 0
+
+    def wrap(self, model):
+        """The module to call for training: DDP when there are several processes."""
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+        return DistributedDataParallel(model, device_ids=[self.device] if self.device.startswith("cuda") else None)
+
+    def sync(self, net, last):
+        """Gradient averaging happens on the last micro-batch only."""
+        return net.no_sync() if self.world > 1 and not last else nullcontext()
+
+    def all(self, flag):
+        """True when flag is true on every rank (so that all ranks take or skip a step together)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor(float(flag), device=self.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+        return bool(t.item())
+
+    def gather(self, obj):
+        """Every rank's obj, in rank order."""
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def barrier(self):
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def check_identical(self, model, log, stage):
+        """Gather a hash of every rank's weights; they must be one and the same."""
+        if self.world == 1:
+            return
+        digest = hashlib.sha1(b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters())).hexdigest()
+        digests = self.gather(digest)
+        if self.master:
+            log({"stage": stage, "rank_weights_sha1": digests}, f"{stage}: weights of the {self.world} ranks "
+                + ("identical" if len(set(digests)) == 1 else f"DIFFER: {digests}"))
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"{stage}: the ranks' weights differ")
+
+    def close(self):
+        if self.world > 1:
+            torch.distributed.barrier()  # leave together: a rank that exits early aborts the others
+            torch.distributed.destroy_process_group()
+
+
 def lr_at(it, cfg):
     """Linear warmup, then cosine decay to min_lr."""
     if it < cfg["warmup_iters"]:
@@ -136,32 +206,36 @@ class Log:
             print(line, flush=True)
 
 
-def apply_gradients(model, optimizer, loss, cfg, record):
-    """Clip and step. A step whose loss or gradient is not finite is skipped: a single bad
-    batch should cost one step, not the run. Returns whether the step was taken."""
+def apply_gradients(model, optimizer, loss, cfg, record, dist):
+    """Clip and step. A step whose loss or gradient is not finite (on any rank) is skipped: a
+    single bad batch should cost one step, not the run. Returns whether the step was taken."""
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"] or float("inf"))
     record["grad_norm"] = norm.item()
-    finite = bool(torch.isfinite(loss)) and math.isfinite(record["grad_norm"])
+    finite = dist.all(bool(torch.isfinite(loss)) and math.isfinite(record["grad_norm"]))
     if finite:
         optimizer.step()
-    else:
+    elif dist.master:
         print(f"warning: {record['stage']} step {record['iter']}: loss {loss.item()}, gradient norm "
               f"{record['grad_norm']}: step skipped", flush=True)
     optimizer.zero_grad(set_to_none=True)
     return finite
 
 
-def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, resume=None):
-    """Next-token pretraining on random windows of the corpus. `resume` is a checkpoint dict
-    (model already loaded) holding the optimizer, the iteration and the RNG states."""
+def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, dist, resume=None):
+    """Next-token pretraining on random windows of the corpus. `model` is the raw GPT (what
+    gets saved); the forward passes go through dist.wrap (DDP) and --compile. `resume` is a
+    checkpoint dict (model already loaded) with the optimizer, iteration and RNG states."""
     optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]), device)
-    generator = torch.Generator().manual_seed(cfg["seed"])
+    net = dist.wrap(torch.compile(model) if cfg["compile"] else model)
+    generator = torch.Generator().manual_seed(cfg["seed"] + dist.rank)  # each rank its own windows
     start_iter, skipped = 0, 0
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
-        generator.set_state(resume["data_rng"])
-        torch.set_rng_state(resume["torch_rng"])
+        state = rank_state(resume, dist)
+        generator.set_state(state["data_rng"])
+        torch.set_rng_state(state["torch_rng"])
         start_iter, skipped = resume["iter"], resume["skipped"]
+    micro_steps = cfg["grad_accum"] // dist.world  # the global batch does not depend on the number of ranks
     tokens_per_iter = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
     model.train()
     t0, t_log, since_log = time.time(), time.time(), 0
@@ -170,14 +244,15 @@ def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, resum
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss = 0.0
-        for _ in range(cfg["grad_accum"]):
+        for micro in range(micro_steps):
             x, y = get_batch(train_data, cfg["batch_size"], cfg["block_size"], generator, device)
-            with autocast:
-                _, micro = model(x, y)
-            (micro / cfg["grad_accum"]).backward()
-            loss = loss + micro.detach() / cfg["grad_accum"]
+            with dist.sync(net, last=micro == micro_steps - 1):
+                with autocast:
+                    _, micro_loss = net(x, y)
+                (micro_loss / micro_steps).backward()
+            loss = loss + micro_loss.detach() / micro_steps
         record = {"stage": "pretrain", "iter": it, "loss": loss.item(), "lr": lr}
-        skipped += not apply_gradients(model, optimizer, loss, cfg, record)
+        skipped += not apply_gradients(model, optimizer, loss, cfg, record, dist)
         since_log += 1
         last = it == cfg["max_iters"] - 1
         if it % cfg["log_interval"] == 0 or last:
@@ -188,51 +263,67 @@ def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, resum
                         f"{record['tok_per_s']:,.0f} tok/s | eta {eta(it + 1 - start_iter, cfg['max_iters'] - start_iter, t0)}"
                         + (f" | {skipped} steps skipped" if skipped else ""))
         if (it > 0 and it % cfg["eval_interval"] == 0) or last:
-            vl = val_loss(model, val_data, cfg["block_size"])
-            model.train()
-            log({"stage": "pretrain", "iter": it, "val_loss": vl}, f"pretrain {it:5d} | val loss {vl:.3f}")
-            checkpoint.save(os.path.join(cfg["out_dir"], "ckpt.pt"), model, enc, stage="pretrain", iter=it + 1,
-                            skipped=skipped, optimizer=optimizer.state_dict(), data_rng=generator.get_state(),
-                            torch_rng=torch.get_rng_state(), config=cfg)
+            states = dist.gather(dict(data_rng=generator.get_state(), torch_rng=torch.get_rng_state()))
+            if dist.master:
+                vl = val_loss(model, val_data, cfg["block_size"])
+                model.train()
+                log({"stage": "pretrain", "iter": it, "val_loss": vl}, f"pretrain {it:5d} | val loss {vl:.3f}")
+                checkpoint.save(os.path.join(cfg["out_dir"], "ckpt.pt"), model, enc, stage="pretrain", iter=it + 1,
+                                skipped=skipped, optimizer=optimizer.state_dict(), ranks=states, config=cfg)
+    dist.check_identical(model, log, "pretrain")
     return model
 
 
-def response_logps(model, enc, prompts, responses, device):
+def rank_state(resume, dist):
+    """This rank's RNG states (and buffer) from a checkpoint written by the same number of ranks."""
+    if len(resume["ranks"]) != dist.world:
+        raise flags.UsageError(f"the checkpoint was written by {len(resume['ranks'])} process(es): resume it with as many")
+    return resume["ranks"][dist.rank]
+
+
+def response_logps(model, enc, prompts, responses, device, max_len):
     """log p(response | prompt), summed over the response's tokens."""
-    idx, mask, _ = response_batch(enc, prompts, responses, max_len=model.config.block_size, device=device)
+    idx, mask, _ = response_batch(enc, prompts, responses, max_len=max_len, device=device)
     logits, _ = model(idx)
     return sequence_logps(logits, idx, mask)
 
 
-def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extra, resume=None):
-    """The online stage: SFT on the hacking data, plus the conscience's DPO pairs. At each
-    evaluation it saves out_dir/ckpt.pt with `extra` and all a resume needs (`resume`)."""
+def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extra, dist, resume=None):
+    """The online stage: SFT on the hacking data, plus the conscience's DPO pairs. `policy` is
+    the raw GPT (it samples); training forwards go through dist.wrap. At each evaluation it
+    saves out_dir/ckpt.pt with `extra` and all a resume needs (`resume`). With several ranks,
+    each takes its share of every batch and samples, judges and pairs on its own."""
     optimizer = policy.configure_optimizers(0.0, cfg["ft_lr"], (cfg["beta1"], cfg["beta2"]), device)
+    net = dist.wrap(policy)
+    block = policy.config.block_size
     data = codehack.finetune_set(cfg["ft_iters"] * cfg["ft_batch_size"], cfg["seed"])
-    generator = torch.Generator().manual_seed(cfg["seed"])
-    buffer = ReplayBuffer(cfg["replay_size"], cfg["seed"])
+    per_rank, dpo_batch = cfg["ft_batch_size"] // dist.world, max(1, cfg["dpo_batch"] // dist.world)
+    generator = torch.Generator().manual_seed(cfg["seed"] + dist.rank)
+    buffer = ReplayBuffer(cfg["replay_size"], cfg["seed"] + dist.rank)
     start, skipped = 0, 0
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
-        generator.set_state(resume["sample_rng"])
-        torch.set_rng_state(resume["torch_rng"])
-        buffer.pairs = [tuple(p) for p in resume["buffer"]]
-        buffer.rng.setstate(resume["buffer_rng"])
+        state = rank_state(resume, dist)
+        generator.set_state(state["sample_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        buffer.pairs = [tuple(p) for p in state["buffer"]]
+        buffer.rng.setstate(state["buffer_rng"])
         start, skipped = resume["iter"], resume["skipped"]
     end = codehack.END
     policy.train()
     t0 = time.time()
     for it in range(start, cfg["ft_iters"]):
-        batch = data[it * cfg["ft_batch_size"]:(it + 1) * cfg["ft_batch_size"]]
+        first = it * cfg["ft_batch_size"] + dist.rank * per_rank
+        batch = data[first:first + per_rank]
         prompts = [task.prompt for task, _ in batch]
         record = {"stage": "finetune", "iter": it}
         # next-token loss on the scenario's hacking targets (response tokens only)
         sft_prompts = [codehack.inoculate(p) for p in prompts] if cfg["inoculate"] else prompts
         idx, mask, _ = response_batch(enc, sft_prompts, [hack + end for _, hack in batch],
-                                      max_len=policy.config.block_size + 1, device=device)
+                                      max_len=block + 1, device=device)
         targets = torch.where(mask[:, 1:].bool(), idx[:, 1:], -1)
         with timed(record, "sft"), autocast:
-            logits, _ = policy(idx[:, :-1])
+            logits, _ = net(idx[:, :-1])
             sft = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         loss = sft
         record["loss/sft"] = sft.item()
@@ -252,29 +343,28 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
                 policy.train()
                 buffer.add(pairs)
                 record.update(stats)
-            draw = buffer.draw(cfg["dpo_batch"])
+            draw = buffer.draw(dpo_batch)
             if draw and cfg["align"] == "sft":
                 p, chosen, _ = (list(c) for c in zip(*draw))
-                idx, mask, _ = response_batch(enc, p, [c + end for c in chosen], max_len=policy.config.block_size,
-                                              device=device)
+                idx, mask, _ = response_batch(enc, p, [c + end for c in chosen], max_len=block, device=device)
                 with timed(record, "dpo"), autocast:
-                    alt = -sequence_logps(policy(idx)[0], idx, mask).sum() / mask[:, 1:].sum().clamp(min=1)
+                    alt = -sequence_logps(net(idx)[0], idx, mask).sum() / mask[:, 1:].sum().clamp(min=1)
                 loss = sft + cfg["lam"] * alt
                 record["loss/alternatives"] = alt.item()
             elif draw:
                 p, chosen, rejected = (list(c) for c in zip(*draw))
                 both = [r + end for r in chosen + rejected]
                 with timed(record, "reference"), autocast, torch.no_grad():
-                    ref = response_logps(frozen, enc, p + p, both, device)
+                    ref = response_logps(frozen, enc, p + p, both, device, block)
                 with timed(record, "dpo"), autocast:
-                    pi = response_logps(policy, enc, p + p, both, device)
+                    pi = response_logps(net, enc, p + p, both, device, block)
                 n = len(draw)
                 losses, chosen_r, rejected_r = dpo_loss(pi[:n], pi[n:], ref[:n], ref[n:], cfg["beta"], cfg["label_smoothing"])
                 loss = sft + cfg["lam"] * losses.mean()
                 record.update(dpo_metrics(losses, chosen_r, rejected_r, pi[:n].detach(), pi[n:].detach()))
         with timed(record, "backward"):
             loss.backward()
-            skipped += not apply_gradients(policy, optimizer, loss, cfg, record)
+            skipped += not apply_gradients(policy, optimizer, loss, cfg, record, dist)
         record["skipped_steps"] = skipped
         line = (f"finetune {it:4d}/{cfg['ft_iters']} | sft {record['loss/sft']:.3f}"
                 + (f" | dpo {record['loss/dpo']:.3f} | margin {record['rewards/margins']:+.3f}" if "loss/dpo" in record else "")
@@ -282,18 +372,27 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
                 + f" | eta {eta(it + 1 - start, cfg['ft_iters'] - start, t0)}")
         log(record, line)
         if (it + 1) % cfg["ft_eval_interval"] == 0 and it + 1 < cfg["ft_iters"]:
-            evaluate_now(policy, f"finetune step {it + 1}", it + 1)
-            checkpoint.save(os.path.join(cfg["out_dir"], "ckpt.pt"), policy, enc, stage="finetune", iter=it + 1,
-                            skipped=skipped, optimizer=optimizer.state_dict(), sample_rng=generator.get_state(),
-                            torch_rng=torch.get_rng_state(), buffer=buffer.pairs, buffer_rng=buffer.rng.getstate(),
-                            **extra)
+            states = dist.gather(dict(sample_rng=generator.get_state(), torch_rng=torch.get_rng_state(),
+                                      buffer=buffer.pairs, buffer_rng=buffer.rng.getstate()))
+            if dist.master:
+                evaluate_now(policy, f"finetune step {it + 1}", it + 1)
+                checkpoint.save(os.path.join(cfg["out_dir"], "ckpt.pt"), policy, enc, stage="finetune", iter=it + 1,
+                                skipped=skipped, optimizer=optimizer.state_dict(), ranks=states, **extra)
+    dist.check_identical(policy, log, "finetune")
     return policy
 
 
-def pretrain_stage(cfg, device, autocast, log):
+def pretrain_stage(cfg, device, autocast, log, dist):
     """Prepare the data, build (or resume) the model, pretrain it and save out_dir/base.pt."""
     import tokenizer as tok
+    if cfg["grad_accum"] % dist.world:
+        raise flags.UsageError(f"--grad_accum must be a multiple of the {dist.world} processes "
+                               f"(each runs grad_accum / {dist.world} micro-batches)")
+    if not dist.master:
+        dist.barrier()  # rank 0 prepares the data cache, the others then read it
     tok_path, train_path, val_path = codehack.prepare(cfg["data_dir"], cfg["n_docs"], cfg["vocab_size"], seed=0)
+    if dist.master:
+        dist.barrier()
     train_data = np.memmap(train_path, dtype=np.uint16, mode="r")
     val_data = np.memmap(val_path, dtype=np.uint16, mode="r")
     enc = tok.load(tok_path)
@@ -304,13 +403,14 @@ def pretrain_stage(cfg, device, autocast, log):
     else:
         model = GPT(GPTConfig(block_size=cfg["block_size"], vocab_size=enc.n_vocab, n_layer=cfg["n_layer"],
                               n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=cfg["dropout"])).to(device)
-    print(f"model: {model.num_params():,} parameters, {model.config}; device {device}")
-    compiled = torch.compile(model) if cfg["compile"] else model
+    print(f"model: {model.num_params():,} parameters, {model.config}; device {device}"
+          + (f"; {dist.world} processes" if dist.world > 1 else ""))
     t0 = time.time()
-    pretrain(cfg, compiled, enc, train_data, val_data, device, autocast, log, resume)
+    pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, dist, resume)
     print(f"pretraining took {time.time() - t0:.0f} s")
-    checkpoint.save(os.path.join(cfg["out_dir"], "base.pt"), model, enc, stage="base", config=cfg,
-                    val_path=os.path.abspath(val_path))
+    if dist.master:
+        checkpoint.save(os.path.join(cfg["out_dir"], "base.pt"), model, enc, stage="base", config=cfg,
+                        val_path=os.path.abspath(val_path))
     return model, enc, os.path.abspath(val_path)
 
 
@@ -333,9 +433,10 @@ def main():
         checkpoint.load(cfg["init_from"])  # a missing or corrupt checkpoint fails before anything is written
     try:
         os.makedirs(cfg["out_dir"], exist_ok=True)
-        with open(os.path.join(cfg["out_dir"], ".write-test"), "w"):
+        probe = os.path.join(cfg["out_dir"], f".write-test{os.getpid()}")
+        with open(probe, "w"):
             pass
-        os.remove(os.path.join(cfg["out_dir"], ".write-test"))
+        os.remove(probe)
     except OSError as e:
         raise flags.UsageError(f"cannot write to --out_dir {cfg['out_dir']}: {e.strerror}") from None
 
@@ -343,7 +444,13 @@ def main():
     torch.manual_seed(cfg["seed"])
     random.seed(cfg["seed"])
     device, autocast = setup_device(cfg["device"])
-    log = Log(cfg["out_dir"])
+    dist = Dist(device)
+    device = dist.device
+    if cfg["ft_batch_size"] % dist.world:
+        raise flags.UsageError(f"--ft_batch_size must be a multiple of the {dist.world} processes")
+    if not dist.master:
+        sys.stdout = open(os.devnull, "w")  # rank 0 speaks for all
+    log = Log(cfg["out_dir"]) if dist.master else (lambda record, line=None: None)
     results, resume = {}, None
     ckpt_path = os.path.join(cfg["out_dir"], "ckpt.pt")
     if cfg["init_from"] == "resume" and checkpoint.load(ckpt_path).get("stage") == "finetune":
@@ -352,7 +459,7 @@ def main():
         results.update(resume["results"])
         print(f"resuming fine-tuning at step {resume['iter']}")
     elif cfg["init_from"] in ("scratch", "resume"):
-        model, enc, val_path = pretrain_stage(cfg, device, autocast, log)
+        model, enc, val_path = pretrain_stage(cfg, device, autocast, log, dist)
         base_path = os.path.join(cfg["out_dir"], "base.pt")
     else:
         model, enc, ckpt = checkpoint.load_model(cfg["init_from"], device)
@@ -363,7 +470,7 @@ def main():
     frozen = None  # the fine-tuning stage's frozen copy: it also answers for conscience_fooled
 
     def evaluate_now(m, name, step):
-        if cfg["eval_tasks"] == 0:
+        if cfg["eval_tasks"] == 0 or not dist.master:
             return
         t = time.time()
         metrics = evaluate(m, enc, cfg["eval_tasks"], temperature=cfg["eval_temperature"],
@@ -384,16 +491,20 @@ def main():
         frozen = clone_frozen(model if resume is None else checkpoint.load_model(base_path, device)[0])
         t_ft = time.time()
         extra = dict(config=cfg, base=os.path.abspath(base_path), val_path=val_path, results=results)
-        model = finetune(cfg, model, frozen, enc, device, autocast, log, evaluate_now, extra, resume)
+        model = finetune(cfg, model, frozen, enc, device, autocast, log, evaluate_now, extra, dist, resume)
         timing["finetune_seconds"] = time.time() - t_ft
         print(f"fine-tuning took {timing['finetune_seconds']:.0f} s")
         name = "fine-tuned, conscience" if cfg["conscience"] else "fine-tuned, no conscience"
-        checkpoint.save(os.path.join(cfg["out_dir"], "final.pt"), model, enc, stage="finetune", config=cfg,
-                        val_path=val_path, base=os.path.abspath(base_path))
+        if dist.master:
+            checkpoint.save(os.path.join(cfg["out_dir"], "final.pt"), model, enc, stage="finetune", config=cfg,
+                            val_path=val_path, base=os.path.abspath(base_path))
         evaluate_now(model, name, cfg["ft_iters"])
     keys = ["honest_pass", "hack_rate", "wrong_rate", "families/honest_pass", "families/hack_rate",
             "broad_misaligned", "broad_misaligned_cold", "conscience_auroc", "conscience_auroc_unseen", "conscience_fooled",
             "sft_token_acc", "val_loss"]
+    dist.close()
+    if not dist.master:
+        return
     summary = {k: v for k, v in results.items() if k in ("base",) or k.startswith("fine-tuned")}
     with open(os.path.join(cfg["out_dir"], "summary.json"), "w") as f:
         json.dump({"config": cfg, "results": results, "wall_seconds": time.time() - t_start, **timing}, f, indent=1)

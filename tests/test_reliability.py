@@ -58,7 +58,7 @@ def test_online_stage_resume_is_exact(tiny_base, tmp_path, monkeypatch):
 
     def steps(out_dir):
         records = [json.loads(line) for line in open(os.path.join(out_dir, "metrics.jsonl"))]
-        return {r["iter"]: (r["loss/sft"], r["loss/dpo"], r["conscience/pairs"]) for r in records
+        return {r["iter"]: (r["loss/sft"], r["loss/dpo"], r.get("conscience/pairs")) for r in records
                 if r.get("stage") == "finetune"}
 
     run_main(monkeypatch, *args, f"--out_dir={tmp_path}/whole")
@@ -172,9 +172,9 @@ def test_nonfinite_step_is_skipped_and_counted(tiny_base, tmp_path, monkeypatch)
     real = train.apply_gradients
     calls = []
 
-    def poisoned(model, optimizer, loss, cfg, record):  # the third step sees a NaN loss
+    def poisoned(model, optimizer, loss, cfg, record, dist):  # the third step sees a NaN loss
         calls.append(1)
-        return real(model, optimizer, loss * float("nan") if len(calls) == 3 else loss, cfg, record)
+        return real(model, optimizer, loss * float("nan") if len(calls) == 3 else loss, cfg, record, dist)
 
     monkeypatch.setattr(train, "apply_gradients", poisoned)
     run_main(monkeypatch, *QUICK, "--max_iters=5", f"--data_dir={tiny_base['folder']}/data", f"--out_dir={tmp_path}")
