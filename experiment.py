@@ -35,7 +35,7 @@ SETTINGS = dict(
     quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=40 "
                   "--eval_tasks=60 (flags given win)"),
     train_args=("", "train.py flags for every run, after the experiment's own (e.g. \"--n_layer=6 --ft_iters=200\")"),
-    jobs=(2, "runs at a time; each gets cores/jobs threads"),
+    jobs=(2, "runs at a time; the cores are split between the runs side by side"),
     curve_evals=(2, "evaluations in the middle of the no-conscience and conscience runs, for the curves"),
 )
 QUICK = ["--max_iters=1000", "--ft_iters=40", "--eval_tasks=60"]
@@ -150,20 +150,22 @@ def base_question_aurocs(out_dir, seed, num_tasks):
     return {q: conscience_aurocs(model.eval(), enc, heldout, q) for q in [codehack.QUESTION] + QUESTIONS}
 
 
-def schedule(runs, out_dir, jobs, threads, on_done):
+def schedule(runs, out_dir, jobs, cores, on_done):
     """Run everything, `jobs` at a time, each run after the runs it needs (same seed)."""
     pending, running, finished, failed = list(runs), {}, set(), []
     with ThreadPoolExecutor(jobs) as pool:
         while pending or running:
             blocked = {(r.seed, r.name) for r in failed}
-            for run in list(pending):
-                if any((run.seed, n) in blocked for n in run.needs):
-                    pending.remove(run)
-                    failed.append(run)
-                    print(f"skipped {run.name} (seed {run.seed}): a run it needs failed", flush=True)
-                elif len(running) < jobs and all((run.seed, n) in finished for n in run.needs):
-                    pending.remove(run)
-                    running[pool.submit(execute, run, out_dir, threads)] = run
+            for run in [r for r in pending if any((r.seed, n) in blocked for n in r.needs)]:
+                pending.remove(run)
+                failed.append(run)
+                print(f"skipped {run.name} (seed {run.seed}): a run it needs failed", flush=True)
+            ready = [r for r in pending if all((r.seed, n) in finished for n in r.needs)]
+            for run in ready[:jobs - len(running)]:
+                # the cores are shared by the runs that will be running side by side
+                threads = max(1, cores // min(jobs, len(running) + len(ready)))
+                pending.remove(run)
+                running[pool.submit(execute, run, out_dir, threads)] = run
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -340,7 +342,7 @@ def main():
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise flags.UsageError(f"cannot write to --out_dir {cfg['out_dir']}: {e.strerror}") from None
-    threads = max(1, (os.cpu_count() or 1) // cfg["jobs"])
+    cores = os.cpu_count() or 1
     seeds = [cfg["seed"] + i for i in range(cfg["seeds"])]
     codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0)  # once, before the runs race
     runs = [run for seed in seeds for run in plan(seed, cfg, tcfg)]
@@ -349,7 +351,7 @@ def main():
     total_weight = sum(weight.get(r.name, 1.0) for r in runs)
     records, question_aurocs, t0 = [], {}, time.time()
     done_weight = 0.0
-    print(f"{len(runs)} runs over seeds {seeds}, {cfg['jobs']} at a time with {threads} thread(s) each; "
+    print(f"{len(runs)} runs over seeds {seeds}, up to {cfg['jobs']} at a time sharing {cores} cores; "
           f"runs and logs in {out_dir}/runs", flush=True)
 
     def on_done(run, record):
@@ -365,7 +367,7 @@ def main():
               f"({record['wall_seconds']:.0f} s{', reused' if record.get('reused') else ''}) | "
               f"elapsed {elapsed / 60:.1f} min, eta {train.eta(done_weight, total_weight, t0)}", flush=True)
 
-    failed = schedule(runs, out_dir, cfg["jobs"], threads, on_done)
+    failed = schedule(runs, out_dir, cfg["jobs"], cores, on_done)
     total = time.time() - t0
     records.sort(key=lambda r: (r["seed"], [x.name for x in runs].index(r["condition"])))
     result = dict(command="python " + " ".join(shlex.quote(a) for a in sys.argv), settings=cfg, train_config=tcfg,
