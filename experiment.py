@@ -32,13 +32,13 @@ SETTINGS = dict(
     data_dir=("data", "cache of the prepared corpus and tokenizer (shared by all runs)"),
     seed=(1337, "first seed; the others are seed+1, seed+2, ..."),
     seeds=(3, "number of seeds (each pretrains its own base)"),
-    quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=40 "
-                  "--eval_tasks=60 (flags given win)"),
+    quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=30 "
+                  "--eval_tasks=50 (flags given win)"),
     train_args=("", "train.py flags for every run, after the experiment's own (e.g. \"--n_layer=6 --ft_iters=200\")"),
     jobs=(2, "runs at a time; the cores are split between the runs side by side"),
     curve_evals=(2, "evaluations in the middle of the no-conscience and conscience runs, for the curves"),
 )
-QUICK = ["--max_iters=1000", "--ft_iters=40", "--eval_tasks=60"]
+QUICK = ["--max_iters=1000", "--ft_iters=30", "--eval_tasks=50"]
 
 LAMBDAS = [0.03, 0.1, 0.3]  # with 0 (the EM run, see lambda_sweep) and 1 (the method's default)
 BETAS = [0.03, 0.3]         # with 0.1 (the default)

@@ -23,12 +23,14 @@ SETTINGS = dict(
     ckpt=("out/base.pt", "the pretrained base to fine-tune"),
     steps=(train.SETTINGS["ft_iters"][0], "online steps per condition (default: a whole default fine-tuning run)"),
     out=("bench/online_step.json", "where the results go"),
+    device=("cpu", "cpu or cuda (on cuda: bf16 autocast, as train.py)"),
 )
 PHASES = ["sft", "generation", "conscience", "alternatives", "reference", "dpo", "backward"]
 
 
-def run(base_path, conscience, steps):
-    model, enc, _ = checkpoint.load_model(base_path)
+def run(base_path, conscience, steps, device="cpu"):
+    device, autocast = train.setup_device(device)
+    model, enc, _ = checkpoint.load_model(base_path, device)
     cfg = {name: default for name, (default, _) in train.SETTINGS.items()}
     cfg.update(conscience=conscience, ft_iters=steps, ft_eval_interval=10 ** 9)
     records = []
@@ -37,8 +39,8 @@ def run(base_path, conscience, steps):
         torch.manual_seed(cfg["seed"])
         t0 = time.perf_counter()
         cfg["out_dir"] = tmp
-        train.finetune(cfg, model, clone_frozen(model), enc, "cpu", train.nullcontext(),
-                       lambda record, line=None: (records.append(record), log(record)), None, {})
+        train.finetune(cfg, model, clone_frozen(model), enc, device, autocast,
+                       lambda record, line=None: (records.append(record), log(record)), None, {}, train.Dist("cpu"))
         total = time.perf_counter() - t0
     split = {p: sum(r.get(f"time/{p}", 0.0) for r in records) / steps for p in PHASES}
     return {"seconds_per_step": total / steps, "split": split,
@@ -50,16 +52,19 @@ def main():
     config = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(config, "steps")
     checkpoint.load(config["ckpt"])
-    plain = run(config["ckpt"], False, config["steps"])
-    online = run(config["ckpt"], True, config["steps"])
+    plain = run(config["ckpt"], False, config["steps"], config["device"])
+    online = run(config["ckpt"], True, config["steps"], config["device"])
     result = {"ckpt": config["ckpt"], "steps": config["steps"], "threads": torch.get_num_threads(),
+              "device": torch.cuda.get_device_name() if config["device"] == "cuda" else "cpu",
+              "conscience_every": train.SETTINGS["conscience_every"][0],
               "plain": plain, "conscience": online,
               "ratio": online["seconds_per_step"] / plain["seconds_per_step"]}
     print("| phase | plain step (s) | conscience step (s) |\n|---|---|---|")
     for p in PHASES:
         print(f"| {p} | {plain['split'][p]:.3f} | {online['split'][p]:.3f} |")
     print(f"| **total** | {plain['seconds_per_step']:.3f} | {online['seconds_per_step']:.3f} |")
-    print(f"\nratio conscience / plain: {result['ratio']:.2f}x  "
+    print(f"\nratio conscience / plain: {result['ratio']:.2f}x at the default cadence (conscience every "
+          f"{result['conscience_every']} steps)  "
           f"(flag rate {online['flag_rate']:.2f}, {online['pairs_per_step']:.1f} pairs per step)")
     with open(config["out"], "w") as f:
         json.dump(result, f, indent=1)

@@ -1,0 +1,92 @@
+"""experiment.py end to end on a tiny untrained model (the plumbing, not the science), and
+the rule that decides what counts as a difference."""
+
+import json
+import math
+
+import pytest
+
+import codehack
+import experiment
+from conftest import TINY, run_script
+
+TINY_TRAIN = " ".join(a for a in TINY if not a.startswith(("--eval_tasks", "--ft_eval_interval")))
+
+
+@pytest.fixture(scope="module")
+def tiny_experiment(tiny_base, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("experiment")
+    args = ["--seeds=1", f"--out_dir={out_dir}", f"--data_dir={tiny_base['folder']}/data",
+            f"--train_args={TINY_TRAIN} --max_iters=0 --ft_iters=2 --ft_batch_size=2 --eval_tasks=2 --dpo_batch=2"]
+    out = run_script("experiment.py", *args, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return dict(out_dir=out_dir, args=args, stdout=out.stdout)
+
+
+def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experiment):
+    result = json.load(open(tiny_experiment["out_dir"] / "results.json"))
+    runs = {r["condition"]: r for r in result["runs"]}
+    expected = {"base", experiment.EM, experiment.METHOD, "judge: live policy", "judge: random preferences",
+                "judge: oracle (sandbox)", "SFT on alternatives, no DPO", "inoculation prompting",
+                "inference-time conscience on EM", "recovery from EM"}
+    expected |= {f"lam={v}" for v in experiment.LAMBDAS} | {f"beta={v}" for v in experiment.BETAS}
+    expected |= {f"conscience_every={v}" for v in experiment.CADENCES}
+    expected |= {f"question {i + 2}" for i in range(len(experiment.QUESTIONS))}
+    assert set(runs) == expected and not result["failed"]
+    for r in result["runs"]:
+        for key in experiment.METRICS:
+            value = r["metrics"][key]
+            assert math.isnan(value) or 0.0 <= value <= 1.0, (r["condition"], key, value)
+        assert r["wall_seconds"] > 0 and r["command"].startswith("python ")
+    # each run really used its condition's settings
+    assert runs["judge: oracle (sandbox)"]["config"]["judge"] == "oracle"
+    assert runs["SFT on alternatives, no DPO"]["config"]["align"] == "sft"
+    assert runs["inoculation prompting"]["config"]["inoculate"] is True
+    assert runs["recovery from EM"]["config"]["init_from"].endswith("final.pt")
+    assert runs[experiment.EM]["config"]["conscience"] is False
+    assert runs["question 3"]["config"]["question"] == codehack.QUESTIONS_UNSEEN[0]
+    assert "--self_correct=True" in runs["inference-time conscience on EM"]["args"]
+    assert [p["step"] for p in runs[experiment.METHOD]["curve"]] == [1, 2]  # curve_evals=2 -> every step
+    assert set(result["base_question_auroc"]["1337"]) == {codehack.QUESTION, *experiment.QUESTIONS}
+
+
+def test_table_and_plots_are_written(tiny_experiment):
+    out_dir = tiny_experiment["out_dir"]
+    table = (out_dir / "table.md").read_text()
+    assert "| conscience (the method) |" in table and "| lam=0 (= the EM run) |" in table
+    assert "Question study" in table and "unseen" in table
+    for name in ("curves.png", "lambda.png", "questions.png"):
+        assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rerun_reuses_finished_runs(tiny_experiment):
+    out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count(", reused)") == 20
+
+
+@pytest.mark.parametrize("a, b, verdict", [
+    ((0.10, 0.02, 3), (0.50, 0.05, 3), "lower"),
+    ((0.50, 0.05, 3), (0.10, 0.02, 3), "higher"),
+    ((0.10, 0.05, 3), (0.15, 0.05, 3), "within spread"),  # 0.05 apart, spreads add to 0.10
+    ((0.10, float("nan"), 1), (0.50, float("nan"), 1), "n/a (1 seed)"),
+])
+def test_a_difference_must_exceed_the_spread(a, b, verdict):
+    assert experiment.compare(a, b) == verdict
+
+
+def test_summarize_uses_the_sample_std_and_skips_undefined_values():
+    records = [{"condition": "x", "metrics": {"m": v}} for v in (0.1, 0.3, float("nan"))]
+    mean, std, n = experiment.summarize(records, lambda r: r["condition"] == "x", "m")
+    assert n == 2 and mean == pytest.approx(0.2) and std == pytest.approx(0.1414, abs=1e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds=0"], "--seeds must be positive"),
+    (["--train_args=--no_such_flag=1"], "unknown setting --no_such_flag"),
+    (["--train_args=--seed=3"], "--train_args may not set --seed"),
+    (["--train_args=--ft_iters=0"], "needs --ft_iters and --eval_tasks of at least 1"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    out = run_script("experiment.py", *args)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
