@@ -311,8 +311,8 @@ def plot(records, question_aurocs, out_dir):
            label="hack_rate after fine-tuning")
     ax.set_xticks(x, [f"{'seen' if q in codehack.QUESTIONS_SEEN else 'UNSEEN'}: {q[:32]}..." for q in qs],
                   rotation=15, ha="right", fontsize=7)
-    ax.set(ylim=(0, 1.05), title="The question study")
-    ax.legend()
+    ax.set(ylim=(0, 1.3), title="The question study")
+    ax.legend(loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "questions.png"), dpi=120)
     plt.close("all")
@@ -349,7 +349,7 @@ def main():
     runs.sort(key=lambda r: r.name != "base")  # every base first: the rest waits on them
     weight = {"base": 8.0 * tcfg["max_iters"] / DEFAULTS["max_iters"]}
     total_weight = sum(weight.get(r.name, 1.0) for r in runs)
-    records, question_aurocs, t0 = [], {}, time.time()
+    records, question_aurocs, t0, commit = [], {}, time.time(), git_commit()  # the code as it starts
     done_weight = 0.0
     print(f"{len(runs)} runs over seeds {seeds}, up to {cfg['jobs']} at a time sharing {cores} cores; "
           f"runs and logs in {out_dir}/runs", flush=True)
@@ -373,7 +373,7 @@ def main():
     result = dict(command="python " + " ".join(shlex.quote(a) for a in sys.argv), settings=cfg, train_config=tcfg,
                   machine=dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
                                python=platform.python_version(), torch=__import__("torch").__version__),
-                  commit=git_commit(), total_seconds=total, seeds=seeds, runs=records,
+                  commit=commit, total_seconds=total, seeds=seeds, runs=records,
                   failed=[f"{r.name} (seed {r.seed})" for r in failed],
                   base_question_auroc={str(s): {q: dict(auroc=a, auroc_unseen=u) for q, (a, u) in v.items()}
                                        for s, v in question_aurocs.items()})
