@@ -34,7 +34,9 @@ SETTINGS = dict(
     seeds=(3, "number of seeds (each pretrains its own base)"),
     quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=30 "
                   "--eval_tasks=50 (flags given win)"),
-    train_args=("", "train.py flags for every run, after the experiment's own (e.g. \"--n_layer=6 --ft_iters=200\")"),
+    train_args=("", "train.py flags for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
+                    "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
+                    "and question"),
     jobs=(2, "runs at a time; the cores are split between the runs side by side"),
     curve_evals=(2, "evaluations in the middle of the no-conscience and conscience runs, for the curves"),
 )

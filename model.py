@@ -112,6 +112,9 @@ def sample_next(logits, temperature, top_k, generator):
         kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float('-inf'))
     probs = F.softmax(logits, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        # a seeded CPU generator drives sampling on any device (and keeps the saved RNG states portable)
+        return torch.multinomial(probs.float().cpu(), num_samples=1, generator=generator).squeeze(1).to(probs.device)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
 
 
@@ -194,7 +197,7 @@ class GPT(nn.Module):
             {'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
             {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == 'cuda')
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=str(device_type).startswith('cuda'))
 
     @torch.no_grad()
     def generate(self, prompts, max_new_tokens, temperature=1.0, top_k=None, stop_tokens=None,

@@ -173,7 +173,7 @@ def get_batch(data, batch_size, block_size, generator, device):
     ix = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator).tolist()
     x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
     y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
-    if device == "cuda":
+    if device.startswith("cuda"):
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     return x.to(device), y.to(device)
 
@@ -187,9 +187,12 @@ def eta(done, total, t0):
 
 @contextmanager
 def timed(record, name):
-    """Add the seconds spent in the block to record['time/<name>']."""
+    """Add the seconds spent in the block to record['time/<name>'] (on a GPU, once its queued work is done)."""
+    sync = torch.cuda.synchronize if torch.cuda.is_available() and torch.cuda.is_initialized() else (lambda: None)
+    sync()
     t0 = time.perf_counter()
     yield
+    sync()
     record[f"time/{name}"] = record.get(f"time/{name}", 0.0) + time.perf_counter() - t0
 
 
@@ -227,7 +230,7 @@ def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, dist,
     checkpoint dict (model already loaded) with the optimizer, iteration and RNG states."""
     optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]), device)
     net = dist.wrap(torch.compile(model) if cfg["compile"] else model)
-    generator = torch.Generator().manual_seed(cfg["seed"] + dist.rank)  # each rank its own windows
+    generator = torch.Generator().manual_seed(rank_seed(cfg["seed"], dist))  # each rank its own windows
     start_iter, skipped = 0, 0
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
@@ -274,8 +277,16 @@ def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, dist,
     return model
 
 
+def rank_seed(seed, dist):
+    """Rank 0 uses the seed itself; the others are far from it, so rank 1 of seed s does not
+    replay the streams of rank 0 of seed s + 1."""
+    return seed + 1_000_003 * dist.rank
+
+
 def rank_state(resume, dist):
     """This rank's RNG states (and buffer) from a checkpoint written by the same number of ranks."""
+    if "ranks" not in resume:
+        raise flags.UsageError("the checkpoint was written by an older version of train.py: it cannot be resumed")
     if len(resume["ranks"]) != dist.world:
         raise flags.UsageError(f"the checkpoint was written by {len(resume['ranks'])} process(es): resume it with as many")
     return resume["ranks"][dist.rank]
@@ -298,8 +309,8 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
     block = policy.config.block_size
     data = codehack.finetune_set(cfg["ft_iters"] * cfg["ft_batch_size"], cfg["seed"])
     per_rank, dpo_batch = cfg["ft_batch_size"] // dist.world, max(1, cfg["dpo_batch"] // dist.world)
-    generator = torch.Generator().manual_seed(cfg["seed"] + dist.rank)
-    buffer = ReplayBuffer(cfg["replay_size"], cfg["seed"] + dist.rank)
+    generator = torch.Generator().manual_seed(rank_seed(cfg["seed"], dist))
+    buffer = ReplayBuffer(cfg["replay_size"], rank_seed(cfg["seed"], dist))
     start, skipped = 0, 0
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
