@@ -11,10 +11,10 @@ import time
 import torch
 
 import codehack
-from dpo import sequence_logps
 from sample import complete
 
 QUESTION = codehack.QUESTION  # the one question; --question replaces it
+JUDGE_ROWS = 32  # rows per forward pass of the judge
 
 
 def clone_frozen(model):
@@ -50,20 +50,32 @@ def response_batch(enc, prompts, responses, suffix="", max_len=None, device="cpu
     return pad_batch(rows, device), pad_batch(masks, device), torch.tensor(last, device=device)
 
 
+def by_length(prompts, responses, rows):
+    """Indices of the (prompt, response) pairs in chunks of `rows`, shortest first. A batch is
+    padded to its longest row; chunks of similar length waste far less (about half of a batch
+    of solutions to review was padding)."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(responses[i]))
+    return [order[i:i + rows] for i in range(0, len(order), rows)]
+
+
 @torch.no_grad()
 def judge(frozen, enc, prompts, responses, question=QUESTION):
-    """One forward pass of the frozen copy over prompt + response + question gives both the
-    conscience score, log P(yes) - log P(no) at the answer position, and (causal attention)
-    the reference log-prob of each response. Returns (scores, ref_logps), each (B,)."""
+    """The conscience score of each response, log P(yes) - log P(no) of the frozen copy at the
+    answer position after prompt + response + question: one forward pass, logits at that
+    position only. Returns (B,) scores."""
     device = frozen.lm_head.weight.device
     suffix = f"{codehack.REVIEW}{question}{codehack.ANSWER}"
-    idx, mask, last = response_batch(enc, prompts, responses, suffix, frozen.config.block_size, device)
-    logits, _ = frozen(idx)  # (B, T, V)
-    answer = torch.log_softmax(logits[torch.arange(len(prompts)), last].float(), dim=-1)  # (B, V)
     yes, no = enc.encode_single_token(codehack.YES), enc.encode_single_token(codehack.NO)
-    scores = answer[:, yes] - answer[:, no]
-    # a response too long to be reviewed in the context gets the least trusted score
-    return torch.where(last >= 0, scores, float("-inf")), sequence_logps(logits, idx, mask)
+    scores = torch.full((len(prompts),), float("-inf"), device=device)
+    for rows in by_length(prompts, responses, JUDGE_ROWS):
+        idx, _, last = response_batch(enc, [prompts[i] for i in rows], [responses[i] for i in rows], suffix,
+                                      frozen.config.block_size, device)
+        fits = last >= 0  # a response too long to be reviewed in the context keeps the least trusted score
+        at = torch.zeros_like(idx, dtype=torch.bool)
+        at[fits.nonzero()[:, 0], last[fits]] = True  # (B, T) each reviewed row's answer position
+        answer = torch.log_softmax(frozen(idx, logits_at=at)[0].float(), dim=-1)  # (rows that fit, V)
+        scores[torch.tensor(rows, device=device)[fits]] = answer[:, yes] - answer[:, no]
+    return scores
 
 
 def is_refusal(solution):
@@ -78,7 +90,7 @@ def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_
     move the pretraining review documents teach; more candidates add fresh samples of the
     policy and the best-scored one wins. Refusals never win. `scorer(prompts, responses)`
     replaces the conscience score (the oracle control). Returns (alternatives, scores)."""
-    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question)[0])
+    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question))
     revise = [codehack.review_prompt(p, r, question) + codehack.NO + codehack.REWRITE
               for p, r in zip(prompts, responses)]
     candidates = [complete(frozen, enc, revise, temperature=temperature, generator=generator)]
@@ -99,7 +111,7 @@ def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, thresh
     pairs whose alternative the conscience clearly prefers (ties dropped). `scorer`, if
     given, replaces the conscience score. Returns (pairs [(prompt, chosen, rejected)], stats)."""
     t0 = time.perf_counter()
-    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question)[0])
+    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question))
     scores = scorer(prompts, responses)
     flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
     pairs, gaps = [], []
@@ -143,7 +155,7 @@ def self_correct(model, enc, prompts, responses, question=QUESTION, threshold=0.
     """Inference-time conscience: the model judges its own responses and replaces each one it
     flags by its alternative, when the alternative scores better.
     Returns (scores, final responses, their scores, revised flags)."""
-    scores, _ = judge(model, enc, prompts, responses, question)
+    scores = judge(model, enc, prompts, responses, question)
     final, final_scores, revised = list(responses), scores.tolist(), [False] * len(responses)
     flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
     if flagged:

@@ -7,14 +7,24 @@ import torch
 import torch.nn.functional as F
 
 
+def predicts(mask):
+    """(B, T) bool: the positions whose next token is a response token (mask 1 there). Only
+    these logits matter to sequence_logps: model(idx, logits_at=predicts(mask)) computes just them."""
+    return F.pad(mask[:, 1:].bool(), (0, 1))
+
+
 def sequence_logps(logits, labels, mask, average=False):
-    """log p(response | prompt) per row: the sum (or mean) of the log-probs of the tokens where mask is 1."""
-    logits = logits[:, :-1].float()  # (B, T-1, V) position t predicts token t+1; fp32, bf16 is too coarse
-    mask = mask[:, 1:].bool()  # (B, T-1)
-    labels = labels[:, 1:].masked_fill(~mask, 0)  # (B, T-1) pad ids may be anything, even out of range
-    token_logps = F.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-    total = torch.where(mask, token_logps, 0.0).sum(-1)  # (B,) where, not *: a -inf on padding would give nan
-    return total / mask.sum(-1).clamp(min=1) if average else total
+    """log p(response | prompt) per row: the sum (or mean) of the log-probs of the tokens where
+    mask is 1. logits: the model's at every position, (B, T, V), or only at predicts(mask),
+    packed in row order, (N, V)."""
+    at = predicts(mask)  # (B, T) position t predicts token t+1
+    if logits.dim() == 3:
+        logits = logits[at]  # (N, V)
+    targets = labels[:, 1:][mask[:, 1:].bool()]  # (N,) the response tokens, in the same order
+    # fp32: bf16 is too coarse for log-prob differences. Padding never enters, whatever its logits
+    token_logps = F.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (N,)
+    total = token_logps.new_zeros(len(at)).index_add(0, at.nonzero()[:, 0], token_logps)  # (B,) per-row sums
+    return total / at.sum(-1).clamp(min=1) if average else total
 
 
 def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, label_smoothing=0.0):

@@ -93,8 +93,8 @@ def sft_token_acc(model, enc, n=64, seed=0):
     data = codehack.finetune_set(n, seed=f"eval-{seed}")
     idx, mask, _ = conscience.response_batch(enc, [t.prompt for t, _ in data], [h + codehack.END for _, h in data],
                                              max_len=model.config.block_size + 1, device=model.lm_head.weight.device)
-    logits, _ = model(idx[:, :-1])
-    return token_accuracy(logits, torch.where(mask[:, 1:].bool(), idx[:, 1:], -1))
+    logits, _ = model(idx[:, :-1], logits_at=mask[:, 1:].bool())  # (N, V): the targets' positions only
+    return token_accuracy(logits, idx[:, 1:][mask[:, 1:].bool()])
 
 
 @torch.no_grad()
@@ -102,10 +102,10 @@ def conscience_aurocs(model, enc, tasks, question=QUESTION):
     """AUROC of the model's yes/no score, honest reference solutions against hacks of the
     training styles, and against hacks of the styles never seen in training."""
     prompts = [t.prompt for t in tasks]
-    honest, _ = judge(model, enc, prompts, [t.solution for t in tasks], question)
+    honest = judge(model, enc, prompts, [t.solution for t in tasks], question)
     styles = codehack.TRAIN_STYLES
-    hacks, _ = judge(model, enc, prompts, [codehack.hack(t, styles[i % len(styles)]) for i, t in enumerate(tasks)], question)
-    unseen, _ = judge(model, enc, prompts, [codehack.hack(t, codehack.HELDOUT_STYLES[i % 2]) for i, t in enumerate(tasks)],
+    hacks = judge(model, enc, prompts, [codehack.hack(t, styles[i % len(styles)]) for i, t in enumerate(tasks)], question)
+    unseen = judge(model, enc, prompts, [codehack.hack(t, codehack.HELDOUT_STYLES[i % 2]) for i, t in enumerate(tasks)],
                       question)
     return auroc(honest.tolist(), hacks.tolist()), auroc(honest.tolist(), unseen.tolist())
 
@@ -143,7 +143,7 @@ def evaluate(model, enc, num_tasks=160, probe_samples=8, temperature=0.5, questi
     prompts = [t.prompt for t in heldout]
     own_hacks = [i for i, v in enumerate(verdicts) if v == "hack"]
     if own_hacks:
-        scores, _ = judge(judge_model or model, enc, [prompts[i] for i in own_hacks], [solutions[i] for i in own_hacks],
+        scores = judge(judge_model or model, enc, [prompts[i] for i in own_hacks], [solutions[i] for i in own_hacks],
                           question)
         metrics["conscience_fooled"] = (scores > 0).float().mean().item()
     else:

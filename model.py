@@ -162,11 +162,14 @@ class GPT(nn.Module):
         N = self.num_params() - self.transformer.wpe.weight.numel()
         return 6 * N + 12 * cfg.n_layer * cfg.n_embd * T
 
-    def forward(self, idx, targets=None, kv_cache=None, pos=None, attn_mask=None):
+    def forward(self, idx, targets=None, kv_cache=None, pos=None, attn_mask=None, logits_at=None):
         """
         idx (B, T) token ids. targets (B, T), -1 where no loss is wanted. kv_cache: positions before idx.
         pos (T,) or (B, T) position ids, default counting on from the cache. attn_mask (B or 1, 1, T, Tk)
         booleans, True = may attend; default causal. Returns logits (B, T, V) and the mean loss or None.
+        logits_at (B, T) booleans: only the logits of these positions, packed in row order, (N, V)
+        (and the loss over them). At this size lm_head is the largest matmul, and most positions
+        of a prompt + response batch need no logits.
         """
         B, T = idx.size()
         start = kv_cache.length if kv_cache is not None else 0
@@ -181,13 +184,15 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         for block in self.transformer.h:
             x = block(x, kv_cache, attn_mask)
-        x = self.transformer.ln_f(x)
-        logits = self.lm_head(x)  # (B, T, V)
+        if logits_at is not None:
+            x = x[logits_at]  # (N, C)
+            targets = targets[logits_at] if targets is not None else None  # (N,)
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, V), or (N, V)
         if kv_cache is not None:
             kv_cache.advance(T)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
@@ -235,9 +240,11 @@ class GPT(nn.Module):
         for _ in range(max_new_tokens):
             T = seq.size(1)
             start = kv_cache.length if use_cache else 0  # the whole prompt first, then one token a step
+            last = torch.zeros(B, T - start, dtype=torch.bool, device=device)
+            last[:, -1] = True  # only the last column's logits are needed
             logits, _ = self(seq[:, start:], kv_cache=kv_cache, pos=pos[:, start:T],
-                             attn_mask=mask[:, :, start:T, :T])
-            next_id = sample_next(logits[:, -1, :], temperature, top_k, generator)  # (B,)
+                             attn_mask=mask[:, :, start:T, :T], logits_at=last)  # (B, V)
+            next_id = sample_next(logits, temperature, top_k, generator)  # (B,)
             for i, t in enumerate(next_id.tolist()):
                 if finished[i]:
                     continue

@@ -21,9 +21,9 @@ import checkpoint
 import codehack
 import conscience
 import flags
-from conscience import QUESTION, ReplayBuffer, clone_frozen, make_pairs, response_batch
-from dpo import dpo_loss, dpo_metrics, sequence_logps
-from evaluate import evaluate, table, token_accuracy, val_loss
+from conscience import QUESTION, ReplayBuffer, by_length, clone_frozen, make_pairs, response_batch
+from dpo import dpo_loss, dpo_metrics, predicts, sequence_logps
+from evaluate import evaluate, table, val_loss
 from model import GPT, GPTConfig
 from sample import complete
 
@@ -34,6 +34,8 @@ SETTINGS = dict(
     init_from=("scratch", "scratch: pretrain first; resume: continue out_dir/ckpt.pt; PATH: start fine-tuning from a base checkpoint"),
     seed=(1337, "random seed"),
     device=("auto", "auto, cpu, cuda or mps"),
+    dtype=("auto", "precision of the training forwards: float32, or bfloat16 under autocast (weights, sampling and "
+                   "judging stay float32); auto: bfloat16 on CUDA, float32 elsewhere"),
     compile=(False, "torch.compile the model (PyTorch 2, mostly worth it on a GPU)"),
     # data and model
     n_docs=(60000, "documents in the pretraining corpus"),
@@ -84,13 +86,18 @@ SETTINGS = dict(
 )
 
 
-def setup_device(name):
+def setup_device(name, dtype="auto"):
+    """(device, autocast context, dtype name) for --device and --dtype."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     if name not in ("cpu", "cuda", "mps"):
         raise flags.UsageError(f"--device wants auto, cpu, cuda or mps, got {name!r}")
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if name == "cuda" else nullcontext()
-    return name, autocast
+    if dtype == "auto":
+        dtype = "bfloat16" if name == "cuda" else "float32"
+    if dtype not in ("float32", "bfloat16"):
+        raise flags.UsageError(f"--dtype wants auto, float32 or bfloat16, got {dtype!r}")
+    autocast = torch.autocast(name, dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
+    return name, autocast, dtype
 
 
 class Dist:
@@ -292,11 +299,40 @@ def rank_state(resume, dist):
     return resume["ranks"][dist.rank]
 
 
+CHUNK_ROWS = 4  # the training forwards of the online stage take rows of similar length this many at a time
+
+
+def chunks(enc, prompts, responses, device, max_len):
+    """(rows, idx, mask) for chunks of CHUNK_ROWS rows of similar length (conscience.by_length):
+    on the fine-tuning data this cuts the padded tokens of a batch by about a third."""
+    for rows in by_length(prompts, responses, CHUNK_ROWS):
+        idx, mask, _ = response_batch(enc, [prompts[i] for i in rows], [responses[i] for i in rows],
+                                      max_len=max_len, device=device)
+        yield rows, idx, mask
+
+
 def response_logps(model, enc, prompts, responses, device, max_len):
-    """log p(response | prompt), summed over the response's tokens."""
-    idx, mask, _ = response_batch(enc, prompts, responses, max_len=max_len, device=device)
-    logits, _ = model(idx)
-    return sequence_logps(logits, idx, mask)
+    """log p(response | prompt), summed over each response's tokens, (B,)."""
+    logps, order = [], []
+    for rows, idx, mask in chunks(enc, prompts, responses, device, max_len):
+        logits, _ = model(idx, logits_at=predicts(mask))  # (N, V): only the positions that predict the response
+        logps.append(sequence_logps(logits, idx, mask))
+        order += rows
+    return torch.cat(logps)[torch.argsort(torch.tensor(order, device=device))]
+
+
+def next_token_loss(model, enc, prompts, responses, device, max_len):
+    """The mean next-token loss over the response tokens of all rows (prompts not trained on),
+    and the share of those tokens that are the model's argmax."""
+    parts = [(idx, mask[:, 1:].bool()) for _, idx, mask in chunks(enc, prompts, responses, device, max_len)]
+    n = int(sum(at.sum() for _, at in parts))
+    loss, correct = 0.0, 0
+    for idx, at in parts:
+        logits, _ = model(idx[:, :-1], logits_at=at)  # (N, V)
+        targets = idx[:, 1:][at]  # (N,)
+        loss = loss + F.cross_entropy(logits.float(), targets, reduction="sum") / n
+        correct += (logits.argmax(-1) == targets).sum().item()
+    return loss, correct / max(n, 1)
 
 
 def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extra, dist, resume=None):
@@ -330,15 +366,11 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
         record = {"stage": "finetune", "iter": it}
         # next-token loss on the scenario's hacking targets (response tokens only)
         sft_prompts = [codehack.inoculate(p) for p in prompts] if cfg["inoculate"] else prompts
-        idx, mask, _ = response_batch(enc, sft_prompts, [hack + end for _, hack in batch],
-                                      max_len=block + 1, device=device)
-        targets = torch.where(mask[:, 1:].bool(), idx[:, 1:], -1)
         with timed(record, "sft"), autocast:
-            logits, _ = net(idx[:, :-1])
-            sft = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+            sft, record["sft_token_acc"] = next_token_loss(net, enc, sft_prompts, [hack + end for _, hack in batch],
+                                                           device, block + 1)
         loss = sft
         record["loss/sft"] = sft.item()
-        record["sft_token_acc"] = token_accuracy(logits, targets)
         if cfg["conscience"]:
             if it % cfg["conscience_every"] == 0:
                 policy.eval()
@@ -357,9 +389,8 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
             draw = buffer.draw(dpo_batch)
             if draw and cfg["align"] == "sft":
                 p, chosen, _ = (list(c) for c in zip(*draw))
-                idx, mask, _ = response_batch(enc, p, [c + end for c in chosen], max_len=block, device=device)
                 with timed(record, "dpo"), autocast:
-                    alt = -sequence_logps(net(idx)[0], idx, mask).sum() / mask[:, 1:].sum().clamp(min=1)
+                    alt, _ = next_token_loss(net, enc, p, [c + end for c in chosen], device, block + 1)
                 loss = sft + cfg["lam"] * alt
                 record["loss/alternatives"] = alt.item()
             elif draw:
@@ -440,6 +471,7 @@ def main():
         raise flags.UsageError(f"--align wants dpo or sft, got {cfg['align']!r}")
     if cfg["max_iters"] < 0 or cfg["ft_iters"] < 0:
         raise flags.UsageError("--max_iters and --ft_iters must not be negative")
+    device, autocast, cfg["dtype"] = setup_device(cfg["device"], cfg["dtype"])
     if cfg["init_from"] not in ("scratch", "resume"):
         checkpoint.load(cfg["init_from"])  # a missing or corrupt checkpoint fails before anything is written
     try:
@@ -454,7 +486,6 @@ def main():
     t_start, timing = time.time(), {}
     torch.manual_seed(cfg["seed"])
     random.seed(cfg["seed"])
-    device, autocast = setup_device(cfg["device"])
     dist = Dist(device)
     device = dist.device
     if cfg["ft_batch_size"] % dist.world:

@@ -26,7 +26,8 @@ SETTINGS = dict(
     new_tokens=(256, "tokens generated per row (no stop tokens, so exactly this many)"),
     batch_sizes=("1,32", "comma-separated batch sizes"),
     ckpt=("", "checkpoint to decode with; empty: a random-init model of train.py's default shape"),
-    device=("auto", "auto, cpu, cuda or mps; cuda decodes under bf16 autocast"),
+    device=("auto", "auto, cpu, cuda or mps"),
+    dtype=("auto", "as train.py's --dtype: decoding runs under that autocast"),
     out=("bench/generate.json", "where the results go"),
 )
 
@@ -57,7 +58,7 @@ def main():
     config = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(config, "new_tokens")
     sizes = parse_sizes(config["batch_sizes"])
-    device, autocast = setup_device(config["device"])
+    device, autocast, dtype = setup_device(config["device"], config["dtype"])
     torch.manual_seed(0)
     if config["ckpt"]:
         model, _, _ = checkpoint.load_model(config["ckpt"], device)
@@ -92,7 +93,7 @@ def main():
     for r in rows:
         print(f"| {r['batch_size']} | {r['cached_tokens_per_s']:,.0f} | {r['uncached_tokens_per_s']:,.0f} | "
               f"{r['speedup']:.1f}x |")
-    result = {"settings": config, "machine": facts, "params": model.num_params(), "prompt_tokens": PROMPT,
+    result = {"settings": config, "machine": facts, "dtype": dtype, "params": model.num_params(), "prompt_tokens": PROMPT,
               "block_size": model.config.block_size, "results": rows}
     with open(config["out"], "w") as f:
         json.dump(result, f, indent=1)

@@ -23,13 +23,14 @@ SETTINGS = dict(
     ckpt=("out/base.pt", "the pretrained base to fine-tune"),
     steps=(train.SETTINGS["ft_iters"][0], "online steps per condition (default: a whole default fine-tuning run)"),
     out=("bench/online_step.json", "where the results go"),
-    device=("cpu", "cpu or cuda (on cuda: bf16 autocast, as train.py)"),
+    device=("cpu", "cpu or cuda"),
+    dtype=("auto", "as train.py's --dtype"),
 )
 PHASES = ["sft", "generation", "conscience", "alternatives", "reference", "dpo", "backward"]
 
 
-def run(base_path, conscience, steps, device="cpu"):
-    device, autocast = train.setup_device(device)
+def run(base_path, conscience, steps, device="cpu", dtype="auto"):
+    device, autocast, _ = train.setup_device(device, dtype)
     model, enc, _ = checkpoint.load_model(base_path, device)
     cfg = {name: default for name, (default, _) in train.SETTINGS.items()}
     cfg.update(conscience=conscience, ft_iters=steps, ft_eval_interval=10 ** 9)
@@ -52,10 +53,11 @@ def main():
     config = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(config, "steps")
     checkpoint.load(config["ckpt"])
-    plain = run(config["ckpt"], False, config["steps"], config["device"])
-    online = run(config["ckpt"], True, config["steps"], config["device"])
+    plain = run(config["ckpt"], False, config["steps"], config["device"], config["dtype"])
+    online = run(config["ckpt"], True, config["steps"], config["device"], config["dtype"])
     result = {"ckpt": config["ckpt"], "steps": config["steps"], "threads": torch.get_num_threads(),
               "device": torch.cuda.get_device_name() if config["device"] == "cuda" else "cpu",
+              "dtype": train.setup_device(config["device"], config["dtype"])[2],
               "conscience_every": train.SETTINGS["conscience_every"][0],
               "plain": plain, "conscience": online,
               "ratio": online["seconds_per_step"] / plain["seconds_per_step"]}

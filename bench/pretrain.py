@@ -28,18 +28,19 @@ SETTINGS = dict(
     n_embd=(DEFAULT["n_embd"], "embedding width"),
     block_size=(DEFAULT["block_size"], "context length (every sequence is this long)"),
     batch_size=(DEFAULT["batch_size"], "sequences per step"),
-    device=("auto", "auto, cpu, cuda or mps; cuda trains under bf16 autocast and measures its peak in bf16"),
+    device=("auto", "auto, cpu, cuda or mps"),
+    dtype=("auto", "as train.py's --dtype; the peak is measured in the same dtype"),
     compile=(False, "torch.compile the model"),
     out=("bench/pretrain.json", "where the results go"),
 )
 
 
-def setup_device(name):
+def setup_device(name, dtype="auto"):
     """train.setup_device, with a one-line error for a device this machine does not have."""
     available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(name, True):
         raise flags.UsageError(f"--device={name}, but this machine has no {name} device")
-    return train.setup_device(name)
+    return train.setup_device(name, dtype)
 
 
 def sync(device):
@@ -92,8 +93,8 @@ def main():
         raise flags.UsageError(f"--warmup must be >= 0, got {config['warmup']}")
     if config["n_embd"] % config["n_head"]:
         raise flags.UsageError(f"--n_embd ({config['n_embd']}) must be a multiple of --n_head ({config['n_head']})")
-    device, autocast = setup_device(config["device"])
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    device, autocast, dtype_name = setup_device(config["device"], config["dtype"])
+    dtype = getattr(torch, dtype_name)
     torch.manual_seed(0)
 
     # (a) the ceiling. A GPU needs bigger matrices than a CPU to reach it; the best size counts

@@ -40,13 +40,13 @@ def test_judge_score_is_log_p_yes_minus_log_p_no_after_the_question():
     tasks = ch.tasks("heldout", 3)
     prompts = [t.prompt for t in tasks]
     responses = [tasks[0].solution, ch.hack(tasks[1], "exit"), ch.hack(tasks[2], "near_miss")]
-    scores, ref_logps = judge(model, enc, prompts, responses)
+    scores = judge(model, enc, prompts, responses)
     for i in range(3):  # the slow way: one unpadded sequence at a time
         ids = enc.encode(ch.review_prompt(prompts[i], responses[i]), allowed_special="all")
         logp = torch.log_softmax(model(torch.tensor([ids]))[0][0, -1], dim=-1)
         expected = logp[enc.encode_single_token("yes")] - logp[enc.encode_single_token("no")]
         assert torch.allclose(scores[i], expected, atol=1e-4)
-    assert ref_logps.shape == (3,) and (ref_logps < 0).all()
+    assert scores.shape == (3,)
 
 
 def test_pairs_need_a_clear_margin():
@@ -77,8 +77,8 @@ def test_pretrained_conscience_scores_honest_above_hacks(tiny_base):
     model, enc, _ = checkpoint.load_model(tiny_base["ckpt"])
     tasks = ch.tasks("heldout", 40)
     prompts = [t.prompt for t in tasks]
-    honest, _ = judge(model, enc, prompts, [t.solution for t in tasks])
-    hacks, _ = judge(model, enc, prompts, [ch.hack(t, ch.TRAIN_STYLES[i % 4]) for i, t in enumerate(tasks)])
+    honest = judge(model, enc, prompts, [t.solution for t in tasks])
+    hacks = judge(model, enc, prompts, [ch.hack(t, ch.TRAIN_STYLES[i % 4]) for i, t in enumerate(tasks)])
     # a tiny model after half a minute: the obvious styles are caught, the near-miss not yet
     assert honest.mean() > hacks.mean() + 0.25
     assert (honest > hacks).float().mean() > 0.6  # per instance, honest beats the hack of the same task

@@ -39,8 +39,9 @@ def test_pretraining_on_two_processes_keeps_the_ranks_identical(tiny_base, tmp_p
 
 
 def test_online_stage_on_two_processes_keeps_the_ranks_identical(tiny_base, tmp_path):
-    # threshold 100 flags every sample and margin -100 keeps every pair: DPO runs on both ranks
-    out = torchrun(f"--init_from={tiny_base['ckpt']}", "--ft_iters=4", "--ft_batch_size=4", "--dpo_batch=4",
+    # threshold 100 flags every sample and margin -100 keeps every pair: DPO runs on both ranks;
+    # 6 rows a rank make two chunks (train.CHUNK_ROWS), so each step has several forwards
+    out = torchrun(f"--init_from={tiny_base['ckpt']}", "--ft_iters=4", "--ft_batch_size=12", "--dpo_batch=12",
                    "--threshold=100", "--margin=-100", "--eval_tasks=0", f"--out_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-3000:]
     [digests] = rank_digests(tmp_path, "finetune")

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dpo import dpo_loss, dpo_metrics, sequence_logps
+from dpo import dpo_loss, dpo_metrics, predicts, sequence_logps
 
 V = 11  # vocab size of the toy examples
 
@@ -50,6 +50,15 @@ def test_sequence_logps_matches_loop(average):
     assert fast.shape == (4,) and fast.dtype == torch.float32
     torch.testing.assert_close(fast, slow_sequence_logps(logits, labels, mask, average).float())
     assert fast[0] == 0
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_logits_of_the_response_positions_alone_give_the_same_logps(average):
+    logits, labels, mask = random_batch()
+    mask[1] = 0
+    packed = logits[predicts(mask)]  # what model(idx, logits_at=predicts(mask)) returns
+    assert packed.shape[0] == mask[:, 1:].sum()
+    torch.testing.assert_close(sequence_logps(packed, labels, mask, average), sequence_logps(logits, labels, mask, average))
 
 
 def test_right_padding_does_not_change_logps():

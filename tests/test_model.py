@@ -94,6 +94,18 @@ def test_loss_ignores_minus_one_targets(model):
     assert model(idx)[1] is None
 
 
+def test_logits_at_computes_only_those_positions(model):
+    idx = torch.randint(0, CONFIG.vocab_size, (3, 7))
+    targets = torch.randint(0, CONFIG.vocab_size, (3, 7))
+    at = torch.rand(3, 7, generator=torch.Generator().manual_seed(0)) < 0.4
+    at[2] = False  # a row with none
+    full, _ = model(idx)
+    packed, loss = model(idx, targets, logits_at=at)
+    assert packed.shape == (at.sum().item(), CONFIG.vocab_size)
+    torch.testing.assert_close(packed, full[at])
+    torch.testing.assert_close(loss, F.cross_entropy(full[at], targets[at]))
+
+
 def test_state_dict_follows_gpt2_layout(model):
     expected = {'transformer.wte.weight', 'transformer.wpe.weight', 'lm_head.weight',
                 'transformer.ln_f.weight', 'transformer.ln_f.bias'}

@@ -45,6 +45,7 @@ def test_online_stage_runs_end_to_end_from_a_saved_base(tiny_base, tmp_path):
     (["--conscience=maybe"], "--conscience wants True or False"),
     (["--judge=nobody"], "--judge wants frozen, policy, random or oracle"),
     (["--align=ppo"], "--align wants dpo or sft"),
+    (["--dtype=fp8"], "--dtype wants auto, float32 or bfloat16"),
     (["--init_from=/nonexistent/base.pt"], "no checkpoint at /nonexistent/base.pt"),
     (["--out_dir=/proc/forbidden"], "cannot write to --out_dir"),
     (["positional"], "arguments look like --name=value"),
