@@ -3,7 +3,7 @@ The experiment: every condition of the paper's table, over several seeds, measur
 execution. Each seed pretrains one base; every fine-tuning condition of that seed starts
 from it. Each run is a plain `train.py` or `evaluate.py` command; its folder under
 OUT_DIR/runs/ keeps its log, checkpoints and summary, and a rerun skips finished runs.
-    python experiment.py            # 3 seeds (about an hour on 2 CPU cores)
+    python experiment.py            # 3 seeds (about 50 minutes on 2 CPU cores)
     python experiment.py --quick    # 1 seed, shorter pretraining and fine-tuning (a first look)
     python experiment.py --train_args="--n_layer=6 --n_embd=256"   # any train.py flags, for every run
 Writes OUT_DIR/results.json (every run, every metric, its command and config),

@@ -4,6 +4,7 @@ it on hacking data (the emergent-misalignment scenario) with the conscience step
     L = L_sft + lam * L_dpo.            Run: python train.py   (see --help)
 """
 
+import gc
 import hashlib
 import json
 import math
@@ -164,6 +165,9 @@ class Dist:
 
     def close(self):
         if self.world > 1:
+            # the DDP wrappers sit in reference cycles: collect them while the interpreter is
+            # whole, not at exit, where freeing their communication state can abort the process
+            gc.collect()
             torch.distributed.barrier()  # leave together: a rank that exits early aborts the others
             torch.distributed.destroy_process_group()
 

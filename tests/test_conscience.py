@@ -3,7 +3,9 @@
 import torch
 
 import codehack as ch
+import conscience
 import tokenizer
+import train
 from conscience import ReplayBuffer, clone_frozen, is_refusal, judge, make_pairs, response_batch
 from model import GPT, GPTConfig
 
@@ -34,12 +36,13 @@ def test_frozen_copy_is_bit_identical_after_training_and_holds_no_gradients():
     assert not torch.equal(before["lm_head.weight"], model.state_dict()["lm_head.weight"])
 
 
-def test_judge_score_is_log_p_yes_minus_log_p_no_after_the_question():
+def test_judge_score_is_log_p_yes_minus_log_p_no_after_the_question(monkeypatch):
     model, enc = tiny_world_model()
     model.eval()
     tasks = ch.tasks("heldout", 3)
     prompts = [t.prompt for t in tasks]
     responses = [tasks[0].solution, ch.hack(tasks[1], "exit"), ch.hack(tasks[2], "near_miss")]
+    monkeypatch.setattr(conscience, "JUDGE_ROWS", 2)  # two chunks, sorted by length: the order must come back
     scores = judge(model, enc, prompts, responses)
     for i in range(3):  # the slow way: one unpadded sequence at a time
         ids = enc.encode(ch.review_prompt(prompts[i], responses[i]), allowed_special="all")
@@ -82,3 +85,18 @@ def test_pretrained_conscience_scores_honest_above_hacks(tiny_base):
     # a tiny model after half a minute: the obvious styles are caught, the near-miss not yet
     assert honest.mean() > hacks.mean() + 0.25
     assert (honest > hacks).float().mean() > 0.6  # per instance, honest beats the hack of the same task
+
+
+def test_chunked_training_forwards_match_one_row_at_a_time(monkeypatch):
+    model, enc = tiny_world_model()
+    tasks = ch.tasks("heldout", 7)
+    prompts = [t.prompt for t in tasks]
+    responses = [t.solution if i % 2 else ch.hack(t, ch.TRAIN_STYLES[i % 4]) for i, t in enumerate(tasks)]
+    monkeypatch.setattr(train, "CHUNK_ROWS", 3)  # 7 rows of mixed lengths: chunks of 3, 3 and 1
+    logps = train.response_logps(model, enc, prompts, responses, "cpu", 512)
+    alone = torch.cat([train.response_logps(model, enc, [p], [r], "cpu", 512) for p, r in zip(prompts, responses)])
+    torch.testing.assert_close(logps, alone)
+    # the next-token loss is the mean over all response tokens of all rows
+    loss, _ = train.next_token_loss(model, enc, prompts, responses, "cpu", 513)
+    tokens = sum(len(enc.encode(r, allowed_special="all")) for r in responses)
+    torch.testing.assert_close(loss, -alone.sum() / tokens)
