@@ -61,8 +61,8 @@ def by_length(prompts, responses, rows):
 @torch.no_grad()
 def judge(frozen, enc, prompts, responses, question=QUESTION):
     """The conscience score of each response, log P(yes) - log P(no) of the frozen copy at the
-    answer position after prompt + response + question: one forward pass, logits at that
-    position only. Returns (B,) scores."""
+    answer position after prompt + response + question: one forward pass per chunk of rows,
+    logits at that position only. Returns (B,) scores."""
     device = frozen.lm_head.weight.device
     suffix = f"{codehack.REVIEW}{question}{codehack.ANSWER}"
     yes, no = enc.encode_single_token(codehack.YES), enc.encode_single_token(codehack.NO)
@@ -71,6 +71,8 @@ def judge(frozen, enc, prompts, responses, question=QUESTION):
         idx, _, last = response_batch(enc, [prompts[i] for i in rows], [responses[i] for i in rows], suffix,
                                       frozen.config.block_size, device)
         fits = last >= 0  # a response too long to be reviewed in the context keeps the least trusted score
+        if not fits.any():
+            continue
         at = torch.zeros_like(idx, dtype=torch.bool)
         at[fits.nonzero()[:, 0], last[fits]] = True  # (B, T) each reviewed row's answer position
         answer = torch.log_softmax(frozen(idx, logits_at=at)[0].float(), dim=-1)  # (rows that fit, V)

@@ -125,7 +125,10 @@ class Dist:
         if self.world == 1:
             return model
         from torch.nn.parallel import DistributedDataParallel
-        return DistributedDataParallel(model, device_ids=[self.device] if self.device.startswith("cuda") else None)
+        # no buffers to broadcast (GPT has none), and ranks may run different numbers of forwards
+        # per step (each its own DPO pairs): broadcast_buffers would make every forward a collective
+        return DistributedDataParallel(model, device_ids=[self.device] if self.device.startswith("cuda") else None,
+                                       broadcast_buffers=False)
 
     def sync(self, net, last):
         """Gradient averaging happens on the last micro-batch only."""
@@ -335,8 +338,8 @@ def next_token_loss(model, enc, prompts, responses, device, max_len):
         logits, _ = model(idx[:, :-1], logits_at=at)  # (N, V)
         targets = idx[:, 1:][at]  # (N,)
         loss = loss + F.cross_entropy(logits.float(), targets, reduction="sum") / n
-        correct += (logits.argmax(-1) == targets).sum().item()
-    return loss, correct / max(n, 1)
+        correct = correct + (logits.argmax(-1) == targets).sum()  # a tensor: no device sync per chunk
+    return loss, float(correct) / max(n, 1)
 
 
 def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extra, dist, resume=None):

@@ -100,3 +100,20 @@ def test_chunked_training_forwards_match_one_row_at_a_time(monkeypatch):
     loss, _ = train.next_token_loss(model, enc, prompts, responses, "cpu", 513)
     tokens = sum(len(enc.encode(r, allowed_special="all")) for r in responses)
     torch.testing.assert_close(loss, -alone.sum() / tokens)
+
+
+def test_rows_too_long_to_review_get_the_least_trusted_score(monkeypatch):
+    model, enc = tiny_world_model()
+    model.eval()
+    tasks = ch.tasks("heldout", 6)
+    prompts = [t.prompt for t in tasks]
+    responses = [t.solution + "\n" * (40 * i) for i, t in enumerate(tasks)]  # lengths far apart
+    alone = torch.cat([judge(model, enc, [p], [r]) for p, r in zip(prompts, responses)])
+    _, _, last = response_batch(enc, prompts, responses, f"{ch.REVIEW}{ch.QUESTION}{ch.ANSWER}")
+    lengths = (last + 1).tolist()
+    model.config.block_size = sorted(lengths)[2]  # the three longest rows no longer fit
+    monkeypatch.setattr(conscience, "JUDGE_ROWS", 2)
+    scores = judge(model, enc, prompts, responses)
+    cut = torch.tensor(lengths) > model.config.block_size
+    assert cut.sum() == 3 and torch.isinf(scores[cut]).all() and (scores[cut] < 0).all()
+    torch.testing.assert_close(scores[~cut], alone[~cut])
