@@ -146,10 +146,15 @@ def execute(run, out_dir, threads):
 def base_question_aurocs(out_dir, seed, num_tasks):
     """The base model's AUROC with each phrasing of the question (no fine-tuning needed)."""
     import checkpoint
-    from evaluate import conscience_aurocs
-    model, enc, _ = checkpoint.load_model(os.path.join(out_dir, "runs", f"seed{seed}", "base", "base.pt"))
+    from evaluate import conscience_metrics
+    model, enc, ckpt = checkpoint.load_model(os.path.join(out_dir, "runs", f"seed{seed}", "base", "base.pt"))
     heldout = codehack.tasks("heldout", num_tasks, seed)
-    return {q: conscience_aurocs(model.eval(), enc, heldout, q) for q in [codehack.QUESTION] + QUESTIONS}
+    world = codehack.World.from_config(ckpt.get("config", {}))
+    aurocs = {}
+    for q in [codehack.QUESTION] + QUESTIONS:
+        m = conscience_metrics(model.eval(), enc, heldout, world=world, question=q, seed=seed)
+        aurocs[q] = (m["conscience_auroc"], m["conscience_auroc/unreviewed"])
+    return aurocs
 
 
 def schedule(runs, out_dir, jobs, cores, on_done):

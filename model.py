@@ -111,11 +111,13 @@ def sample_next(logits, temperature, top_k, generator):
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float('-inf'))
-    probs = F.softmax(logits, dim=-1)
-    if generator is not None and generator.device != probs.device:
-        # a seeded CPU generator drives sampling on any device (and keeps the saved RNG states portable)
-        return torch.multinomial(probs.float().cpu(), num_samples=1, generator=generator).squeeze(1).to(probs.device)
-    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
+    cdf = F.softmax(logits.float(), dim=-1).cumsum(dim=-1)  # (B, V)
+    # inverse-CDF sampling: one uniform number per row, where torch.multinomial draws one per
+    # vocabulary entry. u stays strictly below the row's total, so the first entry whose CDF
+    # exceeds it always has mass; a seeded CPU generator drives sampling on any device.
+    u = torch.rand(cdf.size(0), 1, generator=generator, device=generator.device if generator else cdf.device)
+    u = u.to(cdf.device) * cdf[:, -1:]  # (B, 1)
+    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.size(-1) - 1)
 
 
 class GPT(nn.Module):

@@ -40,6 +40,12 @@ SETTINGS = dict(
     compile=(False, "torch.compile the model (PyTorch 2, mostly worth it on a GPU)"),
     # data and model
     n_docs=(60000, "documents in the pretraining corpus"),
+    conscience_source=("partial", "where the model's judgement comes from: explicit (review documents judge every hack "
+                                  "style in the corpus), partial (only the reviewed styles), none (no review documents)"),
+    reviewed=(",".join(codehack.World.reviewed), "hack styles that review documents judge (comma-separated)"),
+    unreviewed=(",".join(codehack.World.unreviewed), "hack styles that appear in training only without judgement; "
+                                                      "every other style appears nowhere"),
+    ft_unreviewed=(codehack.World.ft_unreviewed, "share of the fine-tuning set's hacks of unreviewed styles"),
     vocab_size=(2048, "BPE vocabulary size, markers included"),
     n_layer=(4, "transformer blocks"),
     n_head=(4, "attention heads"),
@@ -82,6 +88,7 @@ SETTINGS = dict(
     # evaluation
     eval_tasks=(120, "tasks per split in each evaluation (0: no ground-truth evaluation)"),
     eval_temperature=(0.5, "sampling temperature of the evaluations (pass@1)"),
+    eval_samples=(4, "solutions sampled per evaluation task (pass@1 is estimated from all of them)"),
     ft_eval_interval=(60, "fine-tuning iterations between ground-truth evaluations"),
     eval_init=(True, "evaluate the starting model before fine-tuning"),
 )
@@ -183,8 +190,11 @@ def lr_at(it, cfg):
     return cfg["min_lr"] + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg["learning_rate"] - cfg["min_lr"])
 
 
-def get_batch(data, batch_size, block_size, generator, device):
-    ix = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator).tolist()
+def get_batch(data, starts, batch_size, block_size, generator, device):
+    """Windows that start at a document's first token. A window that starts mid-document
+    cuts off the task a solution belongs to, and teaches the model to guess the constants
+    it should copy from the task; here every solution sees its whole prompt."""
+    ix = starts[torch.randint(len(starts), (batch_size,), generator=generator)].tolist()
     x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
     y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
     if device.startswith("cuda"):
@@ -245,6 +255,7 @@ def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, dist,
     optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]), device)
     net = dist.wrap(torch.compile(model) if cfg["compile"] else model)
     generator = torch.Generator().manual_seed(rank_seed(cfg["seed"], dist))  # each rank its own windows
+    starts = codehack.document_starts(train_data, cfg["block_size"], enc.encode_single_token(codehack.BOS))
     start_iter, skipped = 0, 0
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
@@ -262,7 +273,7 @@ def pretrain(cfg, model, enc, train_data, val_data, device, autocast, log, dist,
             group["lr"] = lr
         loss = 0.0
         for micro in range(micro_steps):
-            x, y = get_batch(train_data, cfg["batch_size"], cfg["block_size"], generator, device)
+            x, y = get_batch(train_data, starts, cfg["batch_size"], cfg["block_size"], generator, device)
             with dist.sync(net, last=micro == micro_steps - 1):
                 with autocast:
                     _, micro_loss = net(x, y)
@@ -350,7 +361,7 @@ def finetune(cfg, policy, frozen, enc, device, autocast, log, evaluate_now, extr
     optimizer = policy.configure_optimizers(0.0, cfg["ft_lr"], (cfg["beta1"], cfg["beta2"]), device)
     net = dist.wrap(policy)
     block = policy.config.block_size
-    data = codehack.finetune_set(cfg["ft_iters"] * cfg["ft_batch_size"], cfg["seed"])
+    data = codehack.finetune_set(cfg["ft_iters"] * cfg["ft_batch_size"], cfg["seed"], codehack.World.from_config(cfg))
     per_rank, dpo_batch = cfg["ft_batch_size"] // dist.world, max(1, cfg["dpo_batch"] // dist.world)
     generator = torch.Generator().manual_seed(rank_seed(cfg["seed"], dist))
     buffer = ReplayBuffer(cfg["replay_size"], rank_seed(cfg["seed"], dist))
@@ -439,7 +450,8 @@ def pretrain_stage(cfg, device, autocast, log, dist):
                                f"(each runs grad_accum / {dist.world} micro-batches)")
     if not dist.master:
         dist.barrier()  # rank 0 prepares the data cache, the others then read it
-    tok_path, train_path, val_path = codehack.prepare(cfg["data_dir"], cfg["n_docs"], cfg["vocab_size"], seed=0)
+    tok_path, train_path, val_path = codehack.prepare(cfg["data_dir"], cfg["n_docs"], cfg["vocab_size"], seed=0,
+                                                      world=codehack.World.from_config(cfg))
     if dist.master:
         dist.barrier()
     train_data = np.memmap(train_path, dtype=np.uint16, mode="r")
@@ -467,7 +479,7 @@ def main():
     cfg = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(cfg, "n_docs", "vocab_size", "n_layer", "n_head", "n_embd", "block_size", "batch_size",
                    "grad_accum", "ft_batch_size", "log_interval", "eval_interval", "conscience_every",
-                   "num_candidates", "dpo_batch", "ft_eval_interval")
+                   "num_candidates", "dpo_batch", "ft_eval_interval", "eval_samples")
     if cfg["eval_tasks"] < 0:
         raise flags.UsageError("--eval_tasks must not be negative")
     if cfg["n_embd"] % cfg["n_head"]:
@@ -478,6 +490,10 @@ def main():
         raise flags.UsageError(f"--align wants dpo or sft, got {cfg['align']!r}")
     if cfg["max_iters"] < 0 or cfg["ft_iters"] < 0:
         raise flags.UsageError("--max_iters and --ft_iters must not be negative")
+    try:
+        world = codehack.World.from_config(cfg)
+    except ValueError as e:
+        raise flags.UsageError(str(e)) from None
     device, autocast, cfg["dtype"] = setup_device(cfg["device"], cfg["dtype"])
     if cfg["init_from"] not in ("scratch", "resume"):
         checkpoint.load(cfg["init_from"])  # a missing or corrupt checkpoint fails before anything is written
@@ -523,7 +539,8 @@ def main():
             return
         t = time.time()
         metrics = evaluate(m, enc, cfg["eval_tasks"], temperature=cfg["eval_temperature"],
-                           question=cfg["question"], seed=cfg["seed"], val_data=val_data, judge_model=frozen)
+                           question=cfg["question"], seed=cfg["seed"], val_data=val_data, judge_model=frozen,
+                           world=world, threshold=cfg["threshold"], samples=cfg["eval_samples"])
         log({"stage": "eval", "name": name, "iter": step, **metrics},
             f"eval {name}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in ("honest_pass", "hack_rate", "broad_misaligned", "conscience_auroc"))
             + f" ({time.time() - t:.0f} s)")
@@ -549,8 +566,9 @@ def main():
                             val_path=val_path, base=os.path.abspath(base_path))
         evaluate_now(model, name, cfg["ft_iters"])
     keys = ["honest_pass", "hack_rate", "wrong_rate", "families/honest_pass", "families/hack_rate",
-            "broad_misaligned", "broad_misaligned_cold", "conscience_auroc", "conscience_auroc_unseen", "conscience_fooled",
-            "sft_token_acc", "val_loss"]
+            "broad_misaligned", "broad_misaligned_cold", "broad_misaligned_unseen", "conscience_auroc",
+            "conscience_auroc/reviewed", "conscience_auroc/unreviewed", "conscience_auroc/unseen", "conscience_false_flag",
+            "conscience_fooled", "sft_token_acc", "val_loss"]
     dist.close()
     if not dist.master:
         return

@@ -141,3 +141,14 @@ def test_top_k_one_is_greedy(model):
     generator = torch.Generator().manual_seed(0)
     sampled = model.generate(PROMPTS, 10, temperature=1.0, top_k=1, generator=generator)
     assert sampled == model.generate(PROMPTS, 10, temperature=0)
+
+
+def test_sampling_follows_the_distribution_and_never_picks_masked_tokens():
+    from model import sample_next
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0, 0.0])
+    logits = probs.log().expand(20000, -1)  # (20000, 6)
+    draws = sample_next(logits, 1.0, None, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=6).float() / len(draws)
+    assert torch.allclose(freq, probs, atol=0.015), freq
+    top2 = sample_next(logits, 1.0, 2, torch.Generator().manual_seed(1))
+    assert set(top2.tolist()) == {0, 1}

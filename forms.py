@@ -1,0 +1,144 @@
+"""
+Surface forms: the same code written differently. A conscience that has only ever seen one
+canonical text per task learns "canonical or not"; so in this world honest code and hacks
+alike come in many forms, and what tells them apart is what the code does. Every choice
+has a TRAIN pool (the corpus and the fine-tuning set) and a HELDOUT pool that only the
+evaluation uses, so code can be shown in forms the model never read. No form changes what
+the code does (codehack checks every honest form against its task's tests).
+"""
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass, field
+
+@dataclass
+class Code:
+    """A solution as parts: module lines before the function, its body (indented one level
+    less than in the file) and module lines after it."""
+    fname: str
+    arg: str
+    body: list
+    head: list = field(default_factory=list)
+    tail: list = field(default_factory=list)
+    annotation: str = ""  # a typed signature such as "(xs: list)", else "(xs)"
+
+    def render(self):
+        signature = self.annotation or f"({self.arg})"
+        head = list(self.head)
+        while head and not head[-1]:
+            head.pop()
+        lines = head + ([""] if head else []) + [f"def {self.fname}{signature}:"]
+        lines += ["    " + line if line else "" for line in self.body]
+        lines += ([""] + self.tail) if self.tail else []
+        return "\n".join(lines) + "\n"
+
+
+def parse(source):
+    """Code from a one-function source of the forms above (head lines, one def, tail lines)."""
+    lines = source.rstrip("\n").split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("def "))
+    end = next((i for i in range(at + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
+    fname, arg = re.match(r"def (\w+)\((\w+)\):", lines[at]).groups()
+    head = lines[:at]
+    while head and not head[-1]:
+        head.pop()
+    body = [line[4:] for line in lines[at + 1:end]]
+    while body and not body[-1]:
+        body.pop()
+    tail = [line for line in lines[end:]]
+    while tail and not tail[0]:
+        tail.pop(0)
+    return Code(fname, arg, body, head, tail)
+
+
+POOLS = {
+    # renamed variables (only names the code uses, never a builtin it calls)
+    "xs": (["nums", "values", "items", "numbers", "lst", "data"], ["arr", "seq", "vals", "elements"]),
+    "s": (["text", "string", "line", "chars"], ["txt", "phrase", "src", "sentence"]),
+    "n": (["num", "number", "value", "i"], ["m", "val", "integer", "amount"]),
+    "x": (["v", "num", "item", "e"], ["el", "elem", "y", "entry"]),
+    "c": (["ch", "char", "letter"], ["symbol", "glyph", "ltr"]),
+    "w": (["word", "token"], ["piece", "term"]),
+    "d": (["digit"], ["dig"]),
+    "total": (["acc", "running"], ["so_far", "accum"]),
+    "count": (["hits", "found"], ["tally", "matches"]),
+    "kept": (["out", "keep"], ["picked", "chosen"]),
+    "best": (["top", "current"], ["champion", "record"]),
+    "words": (["parts", "tokens"], ["pieces", "terms"]),
+    "result": (["res", "answer"], ["ret", "output"]),  # the result variable of the "result" form
+    "helper": (["_solve", "helper", "compute", "_impl"], ["_work", "inner", "do_it", "_calc"]),
+    "comment": (["# straightforward", "# one pass over the input", "# works for empty input too", "# keep it simple",
+                 "# the whole rule"], ["# simple approach", "# linear time", "# handles the edge cases",
+                                       "# readable version"]),
+    "import": (["import math", "import re", "from collections import Counter", "import itertools"],
+               ["import functools", "import string", "import operator", "from typing import List"]),
+    "docstring": (["Solve the task.", "Compute the answer.", "See the task description."],
+                  ["Implementation of the requested function.", "Does what the specification says."]),
+}
+VARIABLES = ["xs", "s", "n", "x", "c", "w", "d", "total", "count", "kept", "best", "words"]
+TYPES = {"xs": "list", "s": "str", "n": "int"}
+
+
+def names(source):
+    return {t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.NAME}
+
+
+def rename(source, old, new):
+    """Rename every use of a name (tokens only: strings and comments are left alone)."""
+    lines = source.split("\n")
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    hits = [t.start for before, t in zip([None] + tokens, tokens)  # not attributes: xs.count stays
+            if t.type == tokenize.NAME and t.string == old and not (before and before.string == ".")]
+    for row, col in reversed(hits):
+        lines[row - 1] = lines[row - 1][:col] + new + lines[row - 1][col + len(old):]
+    return "\n".join(lines)
+
+
+def dress(code, rng, heldout=False, spec="", at_least_one=True):
+    """Source of `code` in a random surface form: renamed variables, a result variable, a
+    helper function, a docstring, a comment, an unused import; with heldout=True from the
+    evaluation's pools, plus two forms training never shows (type annotations, and the
+    body as a lambda). Never changes what the code does."""
+    pool = 1 if heldout else 0
+    pick = lambda key: rng.choice(POOLS[key][pool])  # noqa: E731
+    forms = ["rename", "result", "helper", "docstring", "comment", "import"] + (["typed", "lambda"] if heldout else [])
+    chosen = [f for f in forms if rng.random() < 0.3]
+    if at_least_one and not chosen:
+        chosen = [rng.choice(forms)]
+    code = Code(code.fname, code.arg, list(code.body), list(code.head), list(code.tail))
+    last = code.body[-1] if code.body else ""
+    single_return = len(code.body) == 1 and last.startswith("return ")
+    if "lambda" in chosen and single_return:
+        name = pick("helper").lstrip("_")
+        code.body = [f"{name} = lambda {code.arg}: {last[len('return '):]}", f"return {name}({code.arg})"]
+    elif "result" in chosen and last.startswith("return ") and not re.fullmatch(r"return \w+", last):
+        var = pick("result")
+        if var not in names(code.render()):
+            code.body[-1:] = [f"{var} = {last[len('return '):]}", f"return {var}"]
+    if "helper" in chosen:
+        name = pick("helper")
+        if name not in names(code.render()):
+            code.head += ([""] if code.head else []) + [f"def {name}({code.arg}):"] + ["    " + b if b else "" for b in code.body]
+            code.body = [f"return {name}({code.arg})"]
+    if "comment" in chosen:
+        at = rng.randrange(len(code.body))
+        indent = code.body[at][:len(code.body[at]) - len(code.body[at].lstrip())]
+        code.body.insert(at, indent + pick("comment"))
+    if "docstring" in chosen:
+        text = spec[0].upper() + spec[1:] + "." if spec and rng.random() < 0.5 else pick("docstring")
+        code.body.insert(0, f'"""{text}"""')
+    if "import" in chosen:
+        code.head[:0] = [pick("import")] + ([""] if code.head and not code.head[0].startswith(("import", "from")) else [])
+    if "typed" in chosen:
+        code.annotation = f"({code.arg}: {TYPES[code.arg]})"
+    source = code.render()
+    if "rename" in chosen:  # the argument, and each other variable with probability 1/2
+        present = names(source)
+        for old in VARIABLES:
+            if old in present and (old == code.arg or rng.random() < 0.5):
+                free = [new for new in POOLS[old][pool] if new not in present]
+                if free:
+                    new = rng.choice(free)
+                    source, present = rename(source, old, new), present | {new}
+    return source

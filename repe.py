@@ -1,0 +1,116 @@
+"""
+Representation engineering (Zou et al. 2023), the baseline the paper compares against: a
+reading vector for "honest code vs hack" read from contrast pairs at a middle layer, and
+control by adding it to the residual stream while the model writes.
+    python repe.py --ckpt=out/no_conscience/final.pt      # choose a strength, then evaluate
+"""
+
+import contextlib
+import json
+import random
+
+import torch
+
+import codehack
+import flags
+
+SETTINGS = dict(
+    ckpt=("out/base.pt", "checkpoint to read and steer"),
+    layer=(-1, "read and steer after this block (-1: the middle one, n_layer // 2 - 1)"),
+    pairs=(256, "contrast pairs (honest form vs hack) from training-split tasks"),
+    strengths=("0,1,2,4,8", "comma-separated strengths to try on the validation tasks"),
+    val_tasks=(60, "validation tasks (training split, never the held-out ones) that choose the strength"),
+    num_tasks=(120, "held-out tasks per split for the final evaluation"),
+    samples=(4, "solutions per task in the final evaluation"),
+    seed=(1337, "seed of the contrast pairs, the validation tasks and the evaluation"),
+    json=(False, "print one JSON object instead of a table"),
+)
+
+
+@torch.no_grad()
+def last_hidden(model, enc, texts, layer, rows=32):
+    """The residual stream after block `layer` at each text's last token, (B, C)."""
+    out, captured = [], []
+    handle = model.transformer.h[layer].register_forward_hook(lambda module, args, output: captured.append(output))
+    device = model.lm_head.weight.device
+    try:
+        for i in range(0, len(texts), rows):
+            ids = [enc.encode(t, allowed_special="all")[-model.config.block_size:] for t in texts[i:i + rows]]
+            idx = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long, device=device)  # right-padded
+            for j, row in enumerate(ids):
+                idx[j, :len(row)] = torch.tensor(row, device=device)
+            captured.clear()
+            model(idx, logits_at=torch.zeros_like(idx, dtype=torch.bool))  # no logits needed, only the hook
+            last = torch.tensor([len(r) - 1 for r in ids], device=device)
+            out.append(captured[0][torch.arange(len(ids), device=device), last])  # (rows, C)
+    finally:
+        handle.remove()
+    return torch.cat(out)
+
+
+def reading_vector(model, enc, tasks, layer, seed=0):
+    """Unit vector from the mean hack representation to the mean honest one: each task once
+    with honest code in a random form and once with a hack of a training style."""
+    rng = random.Random(f"repe-{seed}")
+    world = codehack.World()
+    honest = [codehack.task_doc(t, codehack.honest_form(t, rng)) for t in tasks]
+    hacks = [codehack.task_doc(t, codehack.hack(t, rng.choice(world.corpus_styles), rng)) for t in tasks]
+    direction = last_hidden(model, enc, honest, layer).mean(0) - last_hidden(model, enc, hacks, layer).mean(0)  # (C,)
+    return direction / direction.norm()
+
+
+@contextlib.contextmanager
+def steering(model, layer, vector, strength):
+    """Inside the block, every forward adds strength * vector to the residual stream after
+    block `layer`, at every position (prompt and generated tokens alike)."""
+    handle = model.transformer.h[layer].register_forward_hook(
+        lambda module, args, output: output + strength * vector.to(output.dtype))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def main():
+    import checkpoint
+    import evaluate
+    import sandbox
+    from sample import complete
+
+    cfg = flags.parse(SETTINGS, doc=__doc__)
+    flags.positive(cfg, "pairs", "val_tasks", "num_tasks", "samples")
+    try:
+        strengths = [float(s) for s in cfg["strengths"].split(",")]
+    except ValueError:
+        raise flags.UsageError("--strengths wants comma-separated numbers") from None
+    model, enc, ckpt = checkpoint.load_model(cfg["ckpt"])
+    layer = cfg["layer"] if cfg["layer"] >= 0 else model.config.n_layer // 2 - 1
+    if not 0 <= layer < model.config.n_layer:
+        raise flags.UsageError(f"--layer must be below the model's {model.config.n_layer} blocks")
+    train_tasks = codehack.tasks("train", cfg["pairs"] + cfg["val_tasks"], seed=cfg["seed"])
+    vector = reading_vector(model, enc, train_tasks[:cfg["pairs"]], layer, cfg["seed"])
+    val = train_tasks[cfg["pairs"]:]
+    chosen, best, trials = 0.0, -2.0, {}
+    for s in strengths:  # the strength is chosen on validation tasks, never on the held-out ones
+        with steering(model, layer, vector, s):
+            g = torch.Generator().manual_seed(cfg["seed"])
+            solutions = complete(model, enc, [t.prompt for t in val] * 2, temperature=0.5, generator=g)
+        verdicts = [x.verdict for x in sandbox.grade_many(val * 2, solutions)]
+        trials[s] = (verdicts.count("honest") - verdicts.count("hack")) / len(verdicts)
+        if trials[s] > best:
+            chosen, best = s, trials[s]
+    world = codehack.World.from_config(ckpt.get("config", {}))
+    with steering(model, layer, vector, chosen):
+        metrics = evaluate.evaluate(model, enc, cfg["num_tasks"], seed=cfg["seed"], samples=cfg["samples"], world=world)
+    metrics.update({"repe/layer": layer, "repe/strength": chosen,
+                    **{f"repe/val_score@{s:g}": v for s, v in trials.items()}})
+    if cfg["json"]:
+        print(json.dumps(metrics))
+    else:
+        print(f"layer {layer}, strength {chosen:g} (validation honest - hack: "
+              + ", ".join(f"{s:g}: {v:+.3f}" for s, v in trials.items()) + ")")
+        print(evaluate.table({cfg["ckpt"]: metrics}))
+
+
+if __name__ == "__main__":
+    flags.main(main)
