@@ -23,6 +23,7 @@ the throwaway uid, whose processes are killed and whose files in world-writable 
 removed after each run; as an ordinary user only the limits and a process group are left.
 """
 
+import _thread
 import atexit
 import contextlib
 import ctypes
@@ -41,14 +42,15 @@ import shutil
 import signal
 import socket
 import stat
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
+
+# The fork server runs this file too, and forks twice per run: threading's work at each fork
+# would double what a fork costs there, so threading (and subprocess and concurrent.futures,
+# which import it) are imported where the parent uses them.
 
 MEMORY = 1 << 30            # address space of one child process, bytes
 FILE_SIZE = 1 << 20         # largest file a child may write, bytes
@@ -184,14 +186,14 @@ def _sandbox_uid():
 
 @dataclass
 class _Server:
-    process: subprocess.Popen
+    process: "subprocess.Popen"
     control: socket.socket  # requests go here, each with the run's files
     isolation: str          # e.g. "netns+mountns+pidns+ipcns+uid", or "none"
     why: str                # why the namespaces are missing, if they are
 
 
 _server = None
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _warned = False
 
 
@@ -238,6 +240,7 @@ def _connect():
 
 def _start_server():
     """Start this file as the fork server and read its hello: (isolation, why)."""
+    import subprocess
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with theirs:
         process = subprocess.Popen(
@@ -303,7 +306,7 @@ def _call(name, *args):
 def _serve(namespaces):
     """The fork server's main. Returns only in a run's own process, with its program."""
     control = socket.socket(fileno=0)
-    import _json  # noqa: F401  what the judge imports besides os, sys and marshal: loaded once for all runs
+    _compiled(JUDGE.encode())  # the judge, compiled once for all runs (what it imports is loaded: json loads _json)
     why = "the caller asked for none"
     if namespaces:
         # enter them in a child, so that a failure half way leaves this process as it was
@@ -505,13 +508,18 @@ def _run_as_script(program):
 
     atexit.register(leave)
     try:
-        exec(compile(program, "main.py", "exec"), {"__name__": "__main__"})
+        exec(_compiled(program), {"__name__": "__main__"})
     except SystemExit as e:  # Python's rule for the exit status
         status = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
         raise
     except BaseException:
         status = 1
         raise
+
+
+@cache
+def _compiled(program):
+    return compile(program, "main.py", "exec")
 
 
 class _CapHeader(ctypes.Structure):
@@ -587,6 +595,7 @@ def _remove_files_of(uid):
 
 
 def _remove_tree(path):
+    import subprocess
     try:
         shutil.rmtree(path)
     except FileNotFoundError:
@@ -712,6 +721,7 @@ def grade(task, solution, timeout=2.0):
 
 def grade_many(tasks, solutions, workers=None, timeout=2.0):
     """grade() over pairs, in order, in parallel: threads suffice, the work is in children."""
+    from concurrent.futures import ThreadPoolExecutor
     if len(tasks) != len(solutions):
         raise ValueError(f"{len(tasks)} tasks but {len(solutions)} solutions")
     with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
