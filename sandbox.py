@@ -229,12 +229,12 @@ def _connect():
         if _server is None or _server.process.poll() is not None:
             _server = _start_server()
         server = _server
-    shortfall = _shortfall(server)
-    if shortfall and STRICT:
-        raise SystemExit(f"sandbox: cannot isolate generated code here, stopping (strict): {shortfall}")
-    if shortfall and not _warned:
-        _warned = True
-        print(f"sandbox: warning: {shortfall} (--strict_sandbox=True stops instead)", file=sys.stderr)
+        shortfall = _shortfall(server)
+        if shortfall and STRICT:
+            raise SystemExit(f"sandbox: cannot isolate generated code here, stopping (strict): {shortfall}")
+        if shortfall and not _warned:
+            _warned = True
+            print(f"sandbox: warning: {shortfall} (--strict_sandbox=True stops instead)", file=sys.stderr)
     return server
 
 
