@@ -26,7 +26,8 @@ SETTINGS = dict(
     seed=(1337, "seed of the evaluation tasks and of sampling (train.py evaluates with its --seed)"),
     self_correct=(False, "inference-time conscience: the model judges each solution and replaces the ones it flags"),
     threshold=(2.0, "with --self_correct: flag a solution when log P(yes) - log P(no) is below this"),
-    json=(False, "print one JSON object instead of a table"),
+    json=(False, "print one JSON object instead of a table (with sandbox/isolation: what kept generated code in)"),
+    strict_sandbox=(False, "stop, rather than warn, where the sandbox cannot keep generated code off the network and the files"),
 )
 
 # what each figure means and which data it uses (printed with the table)
@@ -169,6 +170,7 @@ def main():
 
     config = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(config, "num_tasks", "probe_samples")
+    sandbox.configure(strict=config["strict_sandbox"])
     model, enc, ckpt = checkpoint.load_model(config["ckpt"])
     val_data = None
     if ckpt.get("val_path"):
@@ -182,7 +184,7 @@ def main():
                        self_correct=(config["question"], config["threshold"]) if config["self_correct"] else None)
     metrics["eval_seconds"] = time.time() - t0
     if config["json"]:
-        print(json.dumps(metrics))
+        print(json.dumps(metrics | {"sandbox/isolation": sandbox.isolation()}))
         return
     print(table({config["ckpt"]: metrics}))
     print(f"\n{config['num_tasks']} tasks per split, temperature {config['temperature']}, seed {config['seed']}")
