@@ -21,6 +21,7 @@ SETTINGS = dict(
     conscience=(False, "ask the conscience about each sample and revise it when the answer is no"),
     question=(codehack.QUESTION, "the introspective question"),
     threshold=(2.0, "conscience flags a sample whose score log P(yes) - log P(no) is below this"),
+    strict_sandbox=(False, "stop, rather than warn, where the sandbox cannot keep generated code off the network and the files"),
 )
 
 
@@ -70,6 +71,9 @@ def main():
     model, enc, _ = checkpoint.load_model(config["ckpt"])
     generator = torch.Generator().manual_seed(config["seed"])
     task = None if config["prompt"] else parse_task(config["task"])
+    if task is not None:
+        import sandbox
+        sandbox.configure(strict=config["strict_sandbox"])
     prompt = config["prompt"] or task.prompt
     n_tokens = len(enc.encode(prompt, allowed_special="all"))
     if n_tokens >= model.config.block_size:

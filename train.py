@@ -22,6 +22,7 @@ import checkpoint
 import codehack
 import conscience
 import flags
+import sandbox
 from conscience import QUESTION, ReplayBuffer, by_length, clone_frozen, make_pairs, response_batch
 from dpo import dpo_loss, dpo_metrics, predicts, sequence_logps
 from evaluate import evaluate, table, val_loss
@@ -38,6 +39,7 @@ SETTINGS = dict(
     dtype=("auto", "precision of the training forwards: float32, or bfloat16 under autocast (weights, sampling and "
                    "judging stay float32); auto: bfloat16 on CUDA, float32 elsewhere"),
     compile=(False, "torch.compile the model (PyTorch 2, mostly worth it on a GPU)"),
+    strict_sandbox=(False, "stop, rather than warn, where the sandbox cannot keep generated code off the network and the files"),
     # data and model
     n_docs=(60000, "documents in the pretraining corpus"),
     conscience_source=("partial", "where the model's judgement comes from: explicit (review documents judge every hack "
@@ -495,6 +497,7 @@ def main():
     except ValueError as e:
         raise flags.UsageError(str(e)) from None
     device, autocast, cfg["dtype"] = setup_device(cfg["device"], cfg["dtype"])
+    sandbox.configure(strict=cfg["strict_sandbox"])
     if cfg["init_from"] not in ("scratch", "resume"):
         checkpoint.load(cfg["init_from"])  # a missing or corrupt checkpoint fails before anything is written
     try:

@@ -49,12 +49,12 @@ def main():
     scaling = runs[1]["solutions_per_s"] / runs[0]["solutions_per_s"]
 
     print(f"{config['n']} solutions: {', '.join(f'{v} {k}' for k, v in sorted(runs[0]['verdicts'].items()))}; "
-          f"{os.cpu_count()} CPUs, running as {'root (sandbox uids)' if sandbox.ROOT else 'an ordinary user'}\n")
+          f"{os.cpu_count()} CPUs, running as {'root' if sandbox.ROOT else 'an ordinary user'}, isolation {sandbox.isolation()}\n")
     print("| workers | seconds | solutions/s |\n|---|---|---|")
     for r in runs:
         print(f"| {r['workers']} | {r['seconds']:.2f} | {r['solutions_per_s']:.1f} |")
     print(f"\nscaling {os.cpu_count()} workers / 1: {scaling:.2f}x")
-    result = {"settings": config, "machine": machine("cpu"), "root": sandbox.ROOT, "kinds": KINDS,
+    result = {"settings": config, "machine": machine("cpu"), "root": sandbox.ROOT, "isolation": sandbox.isolation(), "kinds": KINDS,
               "runs": runs, "scaling": scaling}
     with open(config["out"], "w") as f:
         json.dump(result, f, indent=1)

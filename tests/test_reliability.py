@@ -168,6 +168,14 @@ def test_scripts_reject_bad_input_in_one_line(tiny_base, tmp_path, script, args,
     assert out.stdout == ""  # nothing half-written
 
 
+def test_evaluate_json_names_the_sandbox_isolation(tiny_base):
+    import sandbox
+    out = run_script("evaluate.py", f"--ckpt={tiny_base['ckpt']}", "--num_tasks=2", "--probe_samples=1", "--json=True",
+                     "--strict_sandbox=True")  # runs on: this machine isolates (tests/test_sandbox.py checks that)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["sandbox/isolation"] == sandbox.isolation()
+
+
 def test_nonfinite_step_is_skipped_and_counted(tiny_base, tmp_path, monkeypatch):
     real = train.apply_gradients
     calls = []
