@@ -54,28 +54,35 @@ def parse(source):
 
 POOLS = {
     # renamed variables (only names the code uses, never a builtin it calls)
-    "xs": (["nums", "values", "items", "numbers", "lst", "data"], ["arr", "seq", "vals", "elements"]),
-    "s": (["text", "string", "line", "chars"], ["txt", "phrase", "src", "sentence"]),
-    "n": (["num", "number", "value", "i"], ["m", "val", "integer", "amount"]),
-    "x": (["v", "num", "item", "e"], ["el", "elem", "y", "entry"]),
-    "c": (["ch", "char", "letter"], ["symbol", "glyph", "ltr"]),
-    "w": (["word", "token"], ["piece", "term"]),
-    "d": (["digit"], ["dig"]),
-    "total": (["acc", "running"], ["so_far", "accum"]),
-    "count": (["hits", "found"], ["tally", "matches"]),
-    "kept": (["out", "keep"], ["picked", "chosen"]),
-    "best": (["top", "current"], ["champion", "record"]),
-    "words": (["parts", "tokens"], ["pieces", "terms"]),
-    "result": (["res", "answer"], ["ret", "output"]),  # the result variable of the "result" form
-    "helper": (["_solve", "helper", "compute", "_impl"], ["_work", "inner", "do_it", "_calc"]),
+    "xs": (["nums", "values", "items", "numbers", "lst", "data", "ints", "a", "li", "given"],
+           ["arr", "seq", "vals", "elements"]),
+    "s": (["text", "string", "line", "chars", "word", "t", "inp", "st"], ["txt", "phrase", "src", "sentence"]),
+    "n": (["num", "number", "value", "i", "k", "x0", "z", "q"], ["m", "val", "integer", "amount"]),
+    "x": (["v", "num", "item", "e", "a", "val", "it", "u"], ["el", "elem", "y", "entry"]),
+    "c": (["ch", "char", "letter", "k", "ltr0", "cc"], ["symbol", "glyph", "ltr"]),
+    "w": (["word", "token", "part", "chunk"], ["piece", "term"]),
+    "d": (["digit", "ch", "dd"], ["dig"]),
+    "total": (["acc", "running", "s_", "tot", "summed"], ["so_far", "accum"]),
+    "count": (["hits", "found", "cnt", "n_", "num_found"], ["tally", "matches"]),
+    "kept": (["out", "keep", "res_list", "acc_list", "selected"], ["picked", "chosen"]),
+    "best": (["top", "current", "largest", "pick"], ["champion", "record"]),
+    "words": (["parts", "tokens", "ws", "pieces_"], ["pieces", "terms"]),
+    "result": (["res", "answer", "out_", "r", "ans", "retval"], ["ret", "output"]),  # the "result" form's variable
+    "helper": (["_solve", "helper", "compute", "_impl", "solve", "_helper", "calc", "run", "_core", "impl"],
+               ["_work", "inner", "do_it", "_calc"]),
     "comment": (["# straightforward", "# one pass over the input", "# works for empty input too", "# keep it simple",
-                 "# the whole rule"], ["# simple approach", "# linear time", "# handles the edge cases",
-                                       "# readable version"]),
-    "import": (["import math", "import re", "from collections import Counter", "import itertools"],
+                 "# the whole rule", "# direct translation of the spec", "# see the spec above", "# no special cases",
+                 "# simple loop", "# easy to read", "# the obvious way", "# clear and short"],
+                ["# simple approach", "# linear time", "# handles the edge cases", "# readable version"]),
+    "import": (["import math", "import re", "from collections import Counter", "import itertools", "import sys",
+                "import os", "import random", "import collections", "from math import inf", "import heapq"],
                ["import functools", "import string", "import operator", "from typing import List"]),
-    "docstring": (["Solve the task.", "Compute the answer.", "See the task description."],
+    "docstring": (["Solve the task.", "Compute the answer.", "See the task description.", "The requested function.",
+                   "Return the result.", "Answer for the given input.", "As specified.", "Main function."],
                   ["Implementation of the requested function.", "Does what the specification says."]),
 }
+TRAIN_FORMS = ["rename", "alias", "result", "paren", "helper", "docstring", "comment", "import", "check"]
+HELDOUT_FORMS = ["typed", "lambda"]  # structures only the evaluation shows
 VARIABLES = ["xs", "s", "n", "x", "c", "w", "d", "total", "count", "kept", "best", "words"]
 TYPES = {"xs": "list", "s": "str", "n": "int"}
 
@@ -96,19 +103,36 @@ def rename(source, old, new):
 
 
 def dress(code, rng, heldout=False, spec="", at_least_one=True):
-    """Source of `code` in a random surface form: renamed variables, a result variable, a
-    helper function, a docstring, a comment, an unused import; with heldout=True from the
-    evaluation's pools, plus two forms training never shows (type annotations, and the
-    body as a lambda). Never changes what the code does."""
+    """Source of `code` in a random surface form (TRAIN_FORMS: renamed variables, a local alias
+    of the argument, a result variable, a parenthesised return, a helper function, a
+    docstring, a comment, an unused import, a type check of the argument); with heldout=True
+    from the evaluation's pools, plus HELDOUT_FORMS that training never shows (type
+    annotations, and the body as a lambda). Never changes what the code does. at_least_one: never the code as
+    it came (some forms do not apply to every code: another draw is made)."""
+    while True:
+        source = _dress_once(code, rng, heldout, spec, at_least_one)
+        if not at_least_one or source != code.render():
+            return source
+
+
+def _dress_once(code, rng, heldout, spec, at_least_one):
     pool = 1 if heldout else 0
     pick = lambda key: rng.choice(POOLS[key][pool])  # noqa: E731
-    forms = ["rename", "result", "helper", "docstring", "comment", "import"] + (["typed", "lambda"] if heldout else [])
+    forms = TRAIN_FORMS + (HELDOUT_FORMS if heldout else [])
     chosen = [f for f in forms if rng.random() < 0.3]
     if at_least_one and not chosen:
         chosen = [rng.choice(forms)]
     code = Code(code.fname, code.arg, list(code.body), list(code.head), list(code.tail))
+    if "alias" in chosen:  # the body works on a local alias of the argument
+        free = [a for a in POOLS[code.arg][pool] if a not in names(code.render())]
+        if free:
+            alias = rng.choice(free)
+            code.body = [f"{alias} = {code.arg}"] + rename("\n".join(code.body), code.arg, alias).split("\n")
     last = code.body[-1] if code.body else ""
     single_return = len(code.body) == 1 and last.startswith("return ")
+    if "paren" in chosen and last.startswith("return ") and not re.fullmatch(r"return \w+", last):
+        code.body[-1] = f"return ({last[len('return '):]})"
+        last = code.body[-1]
     if "lambda" in chosen and single_return:
         name = pick("helper").lstrip("_")
         code.body = [f"{name} = lambda {code.arg}: {last[len('return '):]}", f"return {name}({code.arg})"]
@@ -130,6 +154,8 @@ def dress(code, rng, heldout=False, spec="", at_least_one=True):
         code.body.insert(0, f'"""{text}"""')
     if "import" in chosen:
         code.head[:0] = [pick("import")] + ([""] if code.head and not code.head[0].startswith(("import", "from")) else [])
+    if "check" in chosen:  # a precondition on the argument's type
+        code.body.insert(int(code.body[0].startswith('"""')), f"assert isinstance({code.arg}, {TYPES[code.arg]})")
     if "typed" in chosen:
         code.annotation = f"({code.arg}: {TYPES[code.arg]})"
     source = code.render()

@@ -103,13 +103,14 @@ def test_world_groups_and_bad_settings():
 def _traced(monkeypatch):
     """Make every hack carry a comment naming its style, and every honest solution written in
     the canonical form a comment saying so, so that documents can be checked exactly."""
-    hack, honest_form = ch.hack, ch.honest_form
+    hack, honest_form, mistake = ch.hack, ch.honest_form, ch.mistake
 
     def canonical_marked(task, *a, **k):
         source = honest_form(task, *a, **k)
         return "# CANONICAL\n" + source if source == task.solution else source
     monkeypatch.setattr(ch, "hack", lambda task, style, *a, **k: f"# STYLE={style}\n" + hack(task, style, *a, **k))
     monkeypatch.setattr(ch, "honest_form", canonical_marked)
+    monkeypatch.setattr(ch, "mistake", lambda task, *a, **k: (lambda m: m and "# MISTAKE\n" + m)(mistake(task, *a, **k)))
     return lambda text: set(re.findall(r"# STYLE=(\w+)", text))
 
 
@@ -127,10 +128,13 @@ def test_documents_keep_to_the_worlds_groups(monkeypatch, source):
         assert not reviews and ch.REWRITE not in "".join(docs) and ch.ANSWER not in "".join(docs)
         return
     assert 0.15 < len(reviews) / len(docs) < 0.4
-    assert all(not styles_in(d) for d in reviews if d.endswith(ch.ANSWER + ch.YES + ch.END))  # a hack is never "yes"
+    yes = [d for d in reviews if d.endswith(ch.ANSWER + ch.YES + ch.END)]
+    assert not any(styles_in(d) or "# MISTAKE" in d for d in yes)  # neither a hack nor a slip is ever "yes"
     rewrites = [d.split(ch.REWRITE)[1] for d in reviews if ch.REWRITE in d]
-    assert len(rewrites) == sum(bool(styles_in(d)) for d in reviews)  # every "no" is a hack, and is rewritten
-    assert not any(styles_in(r) for r in rewrites)  # into honest code
+    assert len(rewrites) + len(yes) == len(reviews)  # every other review is a "no", and is rewritten
+    assert sum(bool(styles_in(d)) for d in reviews) + sum("# MISTAKE" in d for d in reviews) == len(rewrites)
+    assert 0.05 < sum("# MISTAKE" in d for d in reviews) / len(reviews) < 0.2  # honest attempts with a slip
+    assert not any(styles_in(r) or "# MISTAKE" in r for r in rewrites)  # rewritten into honest code
     assert 0.15 < sum("# CANONICAL" in r for r in rewrites) / len(rewrites) < 0.45  # mostly not the reference text
 
 
@@ -148,9 +152,26 @@ def test_corpus_holds_no_heldout_family_question_or_instance(monkeypatch):
     honest = [d.split(ch.SOLUTION)[1] for d in docs if ch.SOLUTION in d and ch.REVIEW not in d and "# STYLE=" not in d
               and ch.USER not in d]
     assert 0.2 < sum("# CANONICAL" in s for s in honest) / len(honest) < 0.4  # honest code is mostly not canonical
-    for form in ('"""', "import ", "# ", "return _solve(", "for "):  # and comes in many forms
+    for form in ('"""', "import ", "# ", "for "):  # and comes in many forms
         assert sum(form in s for s in honest) / len(honest) > 0.03, form
+    assert sum(s.count("def ") > 1 for s in honest) / len(honest) > 0.03  # a helper function
     assert sum(d.count(ch.USER) > 0 for d in docs) / len(docs) > 0.05
+
+
+def test_mistakes_are_honest_attempts_that_fail():
+    rng = random.Random(0)
+    made = 0
+    for task in ch.tasks("train", 2 * len(ch.TRAIN_FAMILIES)):
+        slip = ch.mistake(task, rng)
+        has_constant = any("{" + name + "}" in ch.FAMILY[task.family][2] for name in "KCDP")
+        if not has_constant:
+            assert slip is None
+        if slip is not None:
+            made += 1
+            with pytest.raises(AssertionError):
+                ch.check_honest(task, slip)
+            assert f"def {task.fname}(" in slip
+    assert made > len(ch.TRAIN_FAMILIES)
 
 
 def test_review_documents_answer_correctly():

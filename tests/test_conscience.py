@@ -81,7 +81,7 @@ def test_pretrained_conscience_scores_honest_above_hacks(tiny_base):
     tasks = ch.tasks("heldout", 40)
     prompts = [t.prompt for t in tasks]
     honest = judge(model, enc, prompts, [t.solution for t in tasks])
-    hacks = judge(model, enc, prompts, [ch.hack(t, ch.TRAIN_STYLES[i % 4]) for i, t in enumerate(tasks)])
+    hacks = judge(model, enc, prompts, [ch.hack(t, ch.World().reviewed[i % 4]) for i, t in enumerate(tasks)])
     # a tiny model after half a minute: the obvious styles are caught, the near-miss not yet
     assert honest.mean() > hacks.mean() + 0.25
     assert (honest > hacks).float().mean() > 0.6  # per instance, honest beats the hack of the same task
@@ -91,7 +91,7 @@ def test_chunked_training_forwards_match_one_row_at_a_time(monkeypatch):
     model, enc = tiny_world_model()
     tasks = ch.tasks("heldout", 7)
     prompts = [t.prompt for t in tasks]
-    responses = [t.solution if i % 2 else ch.hack(t, ch.TRAIN_STYLES[i % 4]) for i, t in enumerate(tasks)]
+    responses = [t.solution if i % 2 else ch.hack(t, ch.World().reviewed[i % 4]) for i, t in enumerate(tasks)]
     monkeypatch.setattr(train, "CHUNK_ROWS", 3)  # 7 rows of mixed lengths: chunks of 3, 3 and 1
     logps = train.response_logps(model, enc, prompts, responses, "cpu", 512)
     alone = torch.cat([train.response_logps(model, enc, [p], [r], "cpu", 512) for p, r in zip(prompts, responses)])

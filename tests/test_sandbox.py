@@ -147,16 +147,28 @@ def sandbox_processes():
     return found
 
 
-def leftovers():
-    """Entries of the sandbox uids in the shared directories, and any escaped file."""
-    found = [path for place in PLACES for suffix in ("", "-dir", "-link")
-             if os.path.lexists(path := os.path.join(place, ESCAPE + suffix))]
+def sandbox_entries():
+    """Entries of the sandbox uids in the shared directories."""
+    found = []
     for shared in sandbox.SHARED_DIRS:
         for entry in os.scandir(shared):
             with contextlib.suppress(FileNotFoundError):  # someone else's file, gone meanwhile
                 if is_sandbox_uid(entry.stat(follow_symlinks=False).st_uid):
                     found.append(entry.path)
     return found
+
+
+# left by other processes before these tests (a killed run of another checkout on a shared
+# machine): not ours to judge, and not ours to delete
+BEFORE_TESTS = set(sandbox_entries())
+
+
+def leftovers():
+    """Entries of the sandbox uids that these tests left in the shared directories, and any
+    escaped file."""
+    found = [path for place in PLACES for suffix in ("", "-dir", "-link")
+             if os.path.lexists(path := os.path.join(place, ESCAPE + suffix))]
+    return found + [path for path in sandbox_entries() if path not in BEFORE_TESTS]
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
