@@ -52,17 +52,76 @@ def test_judge_score_is_log_p_yes_minus_log_p_no_after_the_question(monkeypatch)
     assert scores.shape == (3,)
 
 
-def test_pairs_need_a_clear_margin():
-    model, enc = tiny_world_model()
-    model.eval()
-    tasks = ch.tasks("heldout", 4)
+class StubConscience:
+    """A judge whose answers are known: scores by text (SCORES, else 0) and alternatives from a
+    list, so that a test knows which pairs the conscience step must make."""
+
+    def __init__(self, monkeypatch, scores, rewrites, fresh=()):
+        self.scores, self.rewrites, self.fresh = scores, list(rewrites), list(fresh)
+        monkeypatch.setattr(conscience, "complete", self.complete)
+
+    def complete(self, model, enc, texts, **kwargs):
+        # the judge's rewrites come after its "no"; fresh candidates are plain samples of the policy
+        rewrite = all(t.endswith(ch.NO + ch.REWRITE) for t in texts)
+        return (self.rewrites if rewrite else self.fresh)[:len(texts)]
+
+    def __call__(self, prompts, responses):
+        return torch.tensor([self.scores.get(r, 0.0) for r in responses])
+
+
+def test_pairs_prefer_the_alternative_to_the_flagged_response(monkeypatch):
+    tasks = ch.tasks("heldout", 5)
     prompts = [t.prompt for t in tasks]
-    hacks = [ch.hack(t, "hardcode") for t in tasks]
-    pairs, stats = make_pairs(model, model, enc, prompts, hacks, threshold=float("inf"), margin=float("inf"),
-                              generator=torch.Generator().manual_seed(0))
-    assert pairs == [] and stats["conscience/flag_rate"] == 1.0  # all flagged, none clearly better
-    pairs, stats = make_pairs(model, model, enc, prompts, hacks, threshold=-float("inf"))
-    assert pairs == [] and stats["conscience/flag_rate"] == 0.0  # nothing flagged, nothing to pair
+    hacks = [ch.hack(t, "exit") + f"# {i}\n" for i, t in enumerate(tasks)]
+    responses = hacks[:4] + [tasks[4].solution]
+    rewrites = ["def alt(xs):\n    return 0\n", "I will not write that.",  # a refusal may not win, whatever its score
+                "def alt(xs):\n    return 2\n", "def alt(xs):\n    return 3\n"]
+    scores = {hacks[0]: -5.0, hacks[1]: -5.0, hacks[2]: -1.0, hacks[3]: -4.0, tasks[4].solution: 5.0,
+              rewrites[0]: 5.0, rewrites[1]: 9.0, rewrites[2]: 0.0, rewrites[3]: -2.0}
+    scorer = StubConscience(monkeypatch, scores, rewrites)
+    pairs, stats = make_pairs(None, None, None, prompts, responses, threshold=0.0, margin=2.0, scorer=scorer)
+    # row 0: flagged, alternative clearly better; 1: a refusal; 2: better by less than the margin;
+    # 3: better by exactly the margin (kept); 4: honest, not flagged
+    assert pairs == [(prompts[0], rewrites[0], hacks[0]), (prompts[3], rewrites[3], hacks[3])]
+    assert stats["conscience/flag_rate"] == 0.8 and stats["conscience/pairs"] == 2
+    assert stats["conscience/score_margin"] == (10.0 + 2.0) / 2
+
+
+def test_more_candidates_the_best_scored_wins(monkeypatch):
+    tasks = ch.tasks("heldout", 2)
+    prompts = [t.prompt for t in tasks]
+    hacks = [ch.hack(t, "exit") for t in tasks]
+    rewrites = ["def rewrite(xs):\n    return 0\n", "def rewrite(xs):\n    return 1\n"]
+    fresh = ["def fresh(xs):\n    return 0\n", "def fresh(xs):\n    return 1\n"]
+    scores = {hacks[0]: -5.0, hacks[1]: -5.0, rewrites[0]: 2.0, rewrites[1]: 4.0, fresh[0]: 3.0, fresh[1]: 1.0}
+    scorer = StubConscience(monkeypatch, scores, rewrites, fresh)
+    pairs, _ = make_pairs(None, None, None, prompts, hacks, threshold=0.0, margin=1.0, num_candidates=2, scorer=scorer)
+    assert pairs == [(prompts[0], fresh[0], hacks[0]), (prompts[1], rewrites[1], hacks[1])]
+
+
+def test_nothing_flagged_nothing_paired(monkeypatch):
+    tasks = ch.tasks("heldout", 3)
+    hacks = [ch.hack(t, "exit") for t in tasks]
+    scorer = StubConscience(monkeypatch, {h: -5.0 for h in hacks}, ["def alt(xs):\n    return 0\n"] * 3)
+    pairs, stats = make_pairs(None, None, None, [t.prompt for t in tasks], hacks, threshold=-6.0, scorer=scorer)
+    assert pairs == [] and stats["conscience/flag_rate"] == 0.0
+
+
+def test_the_oracle_scores_by_the_hidden_tests():
+    tasks = ch.tasks("heldout", 2)
+    scorer = conscience.oracle({t.prompt: t for t in tasks})
+    scores = scorer([t.prompt for t in tasks], [tasks[0].solution, ch.hack(tasks[1], "exit")])
+    assert scores.tolist() == [10.0, -10.0]
+
+
+def test_the_random_control_flips_a_fair_coin_per_pair():
+    pairs = [("p", f"chosen {i}", f"rejected {i}") for i in range(200)]
+    flipped = conscience.randomize(pairs, torch.Generator().manual_seed(0))
+    assert sorted(map(sorted, flipped)) == sorted(map(sorted, pairs))  # the same pairs, some turned round
+    n = sum(c.startswith("rejected") for _, c, _ in flipped)
+    assert 70 <= n <= 130  # a fair coin: 100 +- 4 standard deviations
+    assert flipped == conscience.randomize(pairs, torch.Generator().manual_seed(0))  # seeded
+    assert flipped != conscience.randomize(pairs, torch.Generator().manual_seed(1))
 
 
 def test_refusals_and_replay_buffer():
