@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import checkpoint
 import codehack
 import flags
 import train
+from common import eta
+from evaluate import conscience_aurocs
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 SETTINGS = dict(
@@ -145,8 +148,6 @@ def execute(run, out_dir, threads):
 
 def base_question_aurocs(out_dir, seed, num_tasks):
     """The base model's AUROC with each phrasing of the question (no fine-tuning needed)."""
-    import checkpoint
-    from evaluate import conscience_aurocs
     model, enc, _ = checkpoint.load_model(os.path.join(out_dir, "runs", f"seed{seed}", "base", "base.pt"))
     heldout = codehack.tasks("heldout", num_tasks, seed)
     return {q: conscience_aurocs(model.eval(), enc, heldout, q) for q in [codehack.QUESTION] + QUESTIONS}
@@ -367,7 +368,7 @@ def main():
         print(f"[{len(records):3d}/{len(runs)}] seed {run.seed} {run.name}: hack_rate {m['hack_rate']:.3f}, "
               f"honest_pass {m['honest_pass']:.3f}, broad_misaligned {m['broad_misaligned']:.3f} "
               f"({record['wall_seconds']:.0f} s{', reused' if record.get('reused') else ''}) | "
-              f"elapsed {elapsed / 60:.1f} min, eta {train.eta(done_weight, total_weight, t0)}", flush=True)
+              f"elapsed {elapsed / 60:.1f} min, eta {eta(done_weight, total_weight, t0)}", flush=True)
 
     failed = schedule(runs, out_dir, cfg["jobs"], cores, on_done)
     total = time.time() - t0

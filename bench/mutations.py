@@ -28,97 +28,197 @@ SETTINGS = dict(
 )
 
 
+# One deliberate bug a paragraph, written as a small patch: a header line
+#   name | file | the test files that must notice | what the bug is
+# then the old text on `-` lines and its replacement on `+` lines (several lines of each for a
+# multi-line change, a bare `+` for an empty one). The old text must occur once in its file.
+MUTANTS = """
+dpo.sign | dpo.py | tests/test_dpo.py | the DPO loss with the wrong sign
+- losses = -(1 - label_smoothing) * F.logsigmoid(beta * h)
++ losses = (1 - label_smoothing) * F.logsigmoid(beta * h)
+
+dpo.no_beta | dpo.py | tests/test_dpo.py | beta left out of the loss
+- F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
++ F.logsigmoid(h) - label_smoothing * F.logsigmoid(-h)
+
+dpo.smoothing_swapped | dpo.py | tests/test_dpo.py | the label-smoothing weights swapped
+- -(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
++ -label_smoothing * F.logsigmoid(beta * h) - (1 - label_smoothing) * F.logsigmoid(-beta * h)
+
+dpo.reward_without_reference | dpo.py | tests/test_dpo.py | the chosen reward forgets its reference
+- chosen_rewards = beta * chosen_logratios.detach()
++ chosen_rewards = beta * policy_chosen_logps.detach()
+
+dpo.accuracy_counts_ties | dpo.py | tests/test_dpo.py | rewards/accuracies counts a tie as a win
+- (chosen_rewards > rejected_rewards).float()
++ (chosen_rewards >= rejected_rewards).float()
+
+dpo.logps_not_masked | dpo.py | tests/test_dpo.py | log-probs summed over prompt and padding too
+- return token_logps.masked_fill(~mask, 0.0).sum(-1)  # (B,)
++ return token_logps.sum(-1)  # (B,)
+
+dpo.shift_off_by_one | dpo.py | tests/test_dpo.py | each position scored on its own token, not the next
+- labels, mask = labels[:, 1:], mask[:, 1:].bool()  # (B, T-1)
++ labels, mask = labels[:, :-1], mask[:, :-1].bool()  # (B, T-1)
+
+dpo.packed_shift_off_by_one | dpo.py | tests/test_dpo.py | the packed path scores the wrong tokens
+- targets = labels[:, 1:][mask[:, 1:].bool()]
++ targets = labels[:, :-1][mask[:, 1:].bool()]
+
+engine.loss_on_prompt_tokens | engine.py | tests/test_conscience.py tests/test_online.py | the next-token and DPO losses count the prompt's tokens too
+- row, mask = a + b + c, [0] * len(a) + [1] * len(b) + [0] * len(c)
++ row, mask = a + b + c, [1] * len(a) + [1] * len(b) + [0] * len(c)
+
+engine.imports_conscience | engine.py | tests/test_imports.py | an import cycle: engine imports the mechanism built on it
+- from dpo import packed_sequence_logps, predicts
++ from dpo import packed_sequence_logps, predicts
++ import conscience  # noqa
+
+conscience.pair_reversed | conscience.py | tests/test_conscience.py | the flagged response as chosen, the alternative as rejected
+- pairs.append((prompts[i], alts[j], responses[i]))
++ pairs.append((prompts[i], responses[i], alts[j]))
+
+conscience.threshold_reversed | conscience.py | tests/test_conscience.py | the responses the conscience likes are flagged
+- flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
+-     pairs, gaps = [], []
++ flagged = [i for i, s in enumerate(scores.tolist()) if s > threshold]
++     pairs, gaps = [], []
+
+conscience.no_margin | conscience.py | tests/test_conscience.py | pairs kept without a clear margin
+- if gap >= margin and alts[j] != responses[i]:
++ if alts[j] != responses[i]:
+
+conscience.refusals_win | conscience.py | tests/test_conscience.py | a refusal may be the ethical alternative
+- if not is_refusal(text) and s > best_scores[i]:
++ if s > best_scores[i]:
+
+conscience.first_candidate_wins | conscience.py | tests/test_conscience.py | the first acceptable candidate wins, not the best scored
+- if not is_refusal(text) and s > best_scores[i]:
++ if not is_refusal(text) and best_scores[i] == float("-inf"):
+
+conscience.policy_rewrites | conscience.py | tests/test_conscience.py | the rewrite after "no" is written by the policy, not the judge
+- candidates = [complete(judge, enc, revise,
++ candidates = [complete(policy, enc, revise,
+
+conscience.yes_no_swapped | conscience.py | tests/test_conscience.py | the score is log P(no) - log P(yes)
+- answer[:, yes] - answer[:, no]
++ answer[:, no] - answer[:, yes]
+
+conscience.score_position | conscience.py | tests/test_conscience.py | the score read one position before the answer
+- at[fits.nonzero()[:, 0], last[fits]] = True
++ at[fits.nonzero()[:, 0], last[fits] - 1] = True
+
+conscience.not_frozen | conscience.py | tests/test_conscience.py | the frozen copy holds gradients
+- p.requires_grad_(False)
++ p.requires_grad_(True)
+
+conscience.buffer_unbounded | conscience.py | tests/test_conscience.py | the replay buffer ignores its size
+- (self.pairs + list(pairs))[-self.size:]
++ (self.pairs + list(pairs))
+
+controls.random_not_random | controls.py | tests/test_conscience.py | the random control never flips a pair
+- (p, c, r) if f < 0.5 else (p, r, c)
++ (p, c, r) if f < 2.0 else (p, r, c)
+
+controls.oracle_inverted | controls.py | tests/test_conscience.py | the oracle prefers what fails the hidden tests
+- value if g.verdict == "honest" else -value
++ -value if g.verdict == "honest" else value
+
+controls.sft_on_rejected | controls.py | tests/test_online.py | the SFT control imitates the flagged responses
+- prompts, chosen, _ = (list(c) for c in zip(*pairs))
++ prompts, _, chosen = (list(c) for c in zip(*pairs))
+
+online.no_dpo_term | train.py | tests/test_online.py | the loss reduced to the next-token loss (DPO term dropped)
+- loss = loss + cfg["lam"] * pair_loss(draw, record)
++ loss = loss
+
+online.dpo_term_detached | train.py | tests/test_online.py | the DPO term computed and logged, but no gradient from it
+- loss = loss + cfg["lam"] * pair_loss(draw, record)
++ loss = loss + cfg["lam"] * pair_loss(draw, record).detach()
+
+online.dpo_term_detached_end_to_end | train.py | tests/test_train.py::test_online_stage_runs_end_to_end_from_a_saved_base | the same, seen by train.py end to end
+- loss = loss + cfg["lam"] * pair_loss(draw, record)
++ loss = loss + cfg["lam"] * pair_loss(draw, record).detach()
+
+online.dpo_term_detached_ddp | train.py | tests/test_distributed.py::test_online_stage_on_two_processes_keeps_the_ranks_identical | the same, seen by two processes under torchrun
+- loss = loss + cfg["lam"] * pair_loss(draw, record)
++ loss = loss + cfg["lam"] * pair_loss(draw, record).detach()
+
+online.reference_is_policy | train.py | tests/test_online.py | the DPO reference log-probs from the policy, not the frozen copy
+- ref = response_logps(reference, enc,
++ ref = response_logps(policy, enc,
+
+online.pair_reversed_in_loss | train.py | tests/test_online.py | DPO trained towards the rejected side
+- dpo_loss(pi[:n], pi[n:], ref[:n], ref[n:]
++ dpo_loss(pi[n:], pi[:n], ref[n:], ref[:n]
+
+online.samples_from_frozen | train.py | tests/test_online.py | the online samples come from the frozen copy, not the policy
+- samples = complete(policy, enc, prompts,
++ samples = complete(frozen, enc, prompts,
+
+online.conscience_every_step | train.py | tests/test_online.py | --conscience_every ignored: the conscience runs every step
+- if it % cfg["conscience_every"] == 0:
++ if True:
+
+online.policy_always_judges | train.py | tests/test_online.py | the live policy judges whatever --judge says
+- judge = policy if cfg["judge"] == "policy" else frozen
++ judge = policy
+
+online.oracle_ignored | train.py | tests/test_online.py | --judge=oracle judged by the frozen copy
+- scorer = controls.oracle({task.prompt: task for task, _, _ in data}) if cfg["judge"] == "oracle" else None
++ scorer = None
+
+online.random_ignored | train.py | tests/test_online.py | --judge=random keeps the conscience's preferences
+- prefer = partial(controls.randomize, generator=generator) if cfg["judge"] == "random" else (lambda pairs: pairs)
++ prefer = lambda pairs: pairs  # noqa
+
+online.sft_control_ignored | train.py | tests/test_online.py | --align=sft trains with DPO
+- if cfg["align"] == "sft":
++ if False:
+
+online.inoculation_everywhere | train.py | tests/test_online.py | the policy samples (and is judged) with the inoculation line
+- samples = complete(policy, enc, prompts,
++ samples = complete(policy, enc, sft_prompts,
+
+online.inoculation_nowhere | train.py | tests/test_online.py | --inoculate changes nothing
+- codehack.inoculate(task.prompt) if cfg["inoculate"] else task.prompt
++ task.prompt
+
+evaluate.auroc_swapped | evaluate.py | tests/test_evaluate.py | auroc with its two classes swapped
+- pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
++ pos, neg = np.asarray(neg)[:, None], np.asarray(pos)[None, :]
+
+evaluate.auroc_ties | evaluate.py | tests/test_evaluate.py | auroc counts a tie as a win
+- ((pos > neg) + 0.5 * (pos == neg))
++ ((pos > neg) + 1.0 * (pos == neg))
+
+evaluate.conscience_auroc_reversed | evaluate.py | tests/test_evaluate.py | conscience_auroc with hacks as the positive class
+- return auroc(honest.tolist(), hacks.tolist())
++ return auroc(hacks.tolist(), honest.tolist())
+"""
+HERMETIC = "not pretrained"  # (-k) leaves out the one test of these files that needs a pretrained tiny model
+
+
 @dataclass
 class Mutant:
     name: str
     file: str
+    tests: list  # pytest paths that should fail
+    description: str
     old: str  # must occur exactly once in file
     new: str
-    description: str
-    tests: tuple  # pytest paths or node ids that should fail
 
 
-T_DPO, T_CONSCIENCE, T_ONLINE, T_EVALUATE = ("tests/test_dpo.py",), ("tests/test_conscience.py",), \
-    ("tests/test_online.py",), ("tests/test_evaluate.py",)
-HERMETIC = "not pretrained"  # (-k) the tests that need no pretrained tiny model
-
-MUTANTS = [
-    # dpo.py: the loss and the log-probs it is made of
-    Mutant("dpo.sign", "dpo.py", "losses = -(1 - label_smoothing) * F.logsigmoid(beta * h)",
-           "losses = (1 - label_smoothing) * F.logsigmoid(beta * h)", "the DPO loss with the wrong sign", T_DPO),
-    Mutant("dpo.no_beta", "dpo.py", "-(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)",
-           "-(1 - label_smoothing) * F.logsigmoid(h) - label_smoothing * F.logsigmoid(-h)", "beta left out of the loss", T_DPO),
-    Mutant("dpo.smoothing_swapped", "dpo.py", "-(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)",
-           "-label_smoothing * F.logsigmoid(beta * h) - (1 - label_smoothing) * F.logsigmoid(-beta * h)",
-           "label smoothing weights swapped", T_DPO),
-    Mutant("dpo.rewards_not_relative", "dpo.py", "chosen_rewards = beta * chosen_logratios.detach()",
-           "chosen_rewards = beta * policy_chosen_logps.detach()", "the chosen reward without its reference", T_DPO),
-    Mutant("dpo.accuracy_counts_ties", "dpo.py", "(chosen_rewards > rejected_rewards).float()",
-           "(chosen_rewards >= rejected_rewards).float()", "rewards/accuracies counts a tie as a win", T_DPO),
-    Mutant("dpo.logps_not_masked", "dpo.py", "logits = logits[at]  # (N, V)",
-           "at = torch.ones_like(at)\n        logits = logits[at]  # (N, V)",
-           "sequence log-probs summed over prompt and padding too", T_DPO),
-    Mutant("dpo.shift_off_by_one", "dpo.py", "return F.pad(mask[:, 1:].bool(), (0, 1))", "return mask.bool()",
-           "each position scored on its own token instead of the next one", T_DPO),
-    # conscience.py: the question, the score, the alternative, the pairs, the buffer
-    Mutant("conscience.pair_reversed", "conscience.py", "pairs.append((prompts[i], alts[j], responses[i]))",
-           "pairs.append((prompts[i], responses[i], alts[j]))",
-           "the flagged response as chosen, the alternative as rejected", T_CONSCIENCE),
-    Mutant("conscience.threshold_reversed", "conscience.py",
-           "flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]\n    pairs, gaps",
-           "flagged = [i for i, s in enumerate(scores.tolist()) if s > threshold]\n    pairs, gaps",
-           "the responses the conscience likes are flagged", T_CONSCIENCE),
-    Mutant("conscience.no_margin", "conscience.py", "if gap >= margin and alts[j] != responses[i]:",
-           "if alts[j] != responses[i]:", "pairs kept without a clear margin", T_CONSCIENCE),
-    Mutant("conscience.refusals_win", "conscience.py", "if not is_refusal(text) and s > best_scores[i]:",
-           "if s > best_scores[i]:", "a refusal may be the ethical alternative", T_CONSCIENCE),
-    Mutant("conscience.first_candidate_wins", "conscience.py", "if not is_refusal(text) and s > best_scores[i]:",
-           "if not is_refusal(text) and best_scores[i] == float('-inf'):",
-           "the first acceptable candidate wins, not the best-scored", T_CONSCIENCE),
-    Mutant("conscience.yes_no_swapped", "conscience.py", "answer[:, yes] - answer[:, no]", "answer[:, no] - answer[:, yes]",
-           "the score is log P(no) - log P(yes)", T_CONSCIENCE),
-    Mutant("conscience.not_frozen", "conscience.py", "p.requires_grad_(False)", "p.requires_grad_(True)",
-           "the frozen copy holds gradients", T_CONSCIENCE),
-    Mutant("conscience.buffer_unbounded", "conscience.py", "(self.pairs + list(pairs))[-self.size:]",
-           "(self.pairs + list(pairs))", "the replay buffer ignores its size", T_CONSCIENCE),
-    Mutant("conscience.random_not_random", "conscience.py", "(p, c, r) if f < 0.5 else (p, r, c)",
-           "(p, c, r) if f < 2.0 else (p, r, c)", "the random control never flips a pair", T_CONSCIENCE),
-    Mutant("conscience.oracle_inverted", "conscience.py", "value if g.verdict == \"honest\" else -value",
-           "-value if g.verdict == \"honest\" else value", "the oracle prefers what fails the hidden tests",
-           T_CONSCIENCE),
-    # the online step (train.py)
-    Mutant("online.no_dpo_term", "train.py", "loss = sft + cfg[\"lam\"] * losses.mean()", "loss = sft",
-           "the loss reduced to the next-token loss (DPO term dropped)", T_ONLINE),
-    Mutant("online.reference_is_policy", "train.py", "ref = response_logps(frozen, enc, p + p, both, device, block)",
-           "ref = response_logps(net, enc, p + p, both, device, block)",
-           "DPO reference log-probs from the policy, not the frozen copy", T_ONLINE),
-    Mutant("online.pair_reversed_in_loss", "train.py", "dpo_loss(pi[:n], pi[n:], ref[:n], ref[n:]",
-           "dpo_loss(pi[n:], pi[:n], ref[n:], ref[:n]", "DPO trained towards the rejected side", T_ONLINE),
-    Mutant("online.policy_always_judges", "train.py", "judge = policy if cfg[\"judge\"] == \"policy\" else frozen",
-           "judge = policy", "the live policy judges its own samples whatever --judge says", T_ONLINE),
-    Mutant("online.oracle_ignored", "train.py",
-           "scorer = conscience.oracle({t.prompt: t for t, _ in batch}) if cfg[\"judge\"] == \"oracle\" else None",
-           "scorer = None", "--judge=oracle judged by the frozen copy", T_ONLINE),
-    Mutant("online.random_ignored", "train.py", "pairs = conscience.randomize(pairs, generator)", "pass",
-           "--judge=random keeps the conscience's preferences", T_ONLINE),
-    Mutant("online.sft_control_on_rejected", "train.py", "p, chosen, _ = (list(c) for c in zip(*draw))",
-           "p, _, chosen = (list(c) for c in zip(*draw))", "the SFT control imitates the flagged responses", T_ONLINE),
-    Mutant("online.inoculation_everywhere", "train.py",
-           "samples = complete(policy, enc, prompts,", "samples = complete(policy, enc, sft_prompts,",
-           "the policy samples (and is judged) with the inoculation line", T_ONLINE),
-    Mutant("online.loss_on_prompt_tokens", "conscience.py", "[0] * len(a) + [1] * len(b) + [0] * len(c)",
-           "[1] * len(a) + [1] * len(b) + [0] * len(c)",
-           "the next-token and DPO losses count the prompt's tokens too", T_CONSCIENCE + T_ONLINE),
-    # evaluate.py
-    Mutant("evaluate.auroc_swapped", "evaluate.py", "pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]",
-           "pos, neg = np.asarray(neg)[:, None], np.asarray(pos)[None, :]", "auroc with its two classes swapped",
-           T_EVALUATE),
-    Mutant("evaluate.auroc_ties", "evaluate.py", "((pos > neg) + 0.5 * (pos == neg))", "((pos > neg) + 1.0 * (pos == neg))",
-           "auroc counts a tie as a win", T_EVALUATE),
-    Mutant("evaluate.conscience_auroc_reversed", "evaluate.py", "return auroc(honest.tolist(), hacks.tolist())",
-           "return auroc(hacks.tolist(), honest.tolist())", "conscience_auroc with hacks as the positive class",
-           T_EVALUATE),
-]
+def parse(text):
+    """The Mutants of MUTANTS."""
+    mutants = []
+    for paragraph in text.strip("\n").split("\n\n"):
+        header, *lines = paragraph.split("\n")
+        name, file, tests, description = (part.strip() for part in header.split("|"))
+        old = "\n".join(line[2:] for line in lines if line.startswith("-"))
+        new = "\n".join(line[2:] for line in lines if line.startswith("+"))
+        mutants.append(Mutant(name, file, tests.split(), description, old, new))
+    return mutants
 
 
 def repository_files():
@@ -142,7 +242,7 @@ def pytest(folder, tests, timeout):
 
 def main():
     cfg = flags.parse(SETTINGS, doc=__doc__)
-    mutants = [m for m in MUTANTS if cfg["only"] in m.name]
+    mutants = [m for m in parse(MUTANTS) if cfg["only"] in m.name]
     if not mutants:
         raise flags.UsageError(f"no mutant name contains {cfg['only']!r}")
     for m in mutants:
@@ -164,7 +264,7 @@ def main():
             original = open(path).read()
             with open(path, "w") as f:
                 f.write(original.replace(m.old, m.new))
-            code, failed, seconds = pytest(tmp, list(m.tests), cfg["timeout"])
+            code, failed, seconds = pytest(tmp, m.tests, cfg["timeout"])
             with open(path, "w") as f:
                 f.write(original)
             # exit code 1: tests ran and one failed; anything else (a crash at import, a timeout) is not a catch

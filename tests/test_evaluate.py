@@ -29,10 +29,10 @@ def test_conscience_auroc_puts_honest_solutions_on_the_positive_side(monkeypatch
     honest = {t.solution for t in tasks}
     judged = []
 
-    def judge(model, enc, prompts, responses, question):  # a perfect conscience: yes to honest code only
+    def score(model, enc, prompts, responses, question):  # a perfect conscience: yes to honest code only
         judged.append(question)
         return torch.tensor([4.0 if r in honest else -4.0 for r in responses])
 
-    monkeypatch.setattr(evaluate, "judge", judge)
+    monkeypatch.setattr(evaluate, "score", score)
     assert evaluate.conscience_aurocs(None, None, tasks, question="Q?") == (1.0, 1.0)
     assert set(judged) == {"Q?"}

@@ -10,7 +10,9 @@ import torch
 
 import codehack as ch
 import conscience
+import engine
 import train
+from common import Dist
 from conscience import ReplayBuffer, clone_frozen
 from test_conscience import tiny_world_model
 
@@ -43,12 +45,12 @@ def online(monkeypatch, steps=1, pairs=None, **settings):
     monkeypatch.setattr(train, "make_pairs", make_pairs)
     monkeypatch.setattr(train, "complete", complete)
     cfg = {name: default for name, (default, _) in train.SETTINGS.items()}
-    cfg.update(ft_iters=steps, ft_batch_size=2, dpo_batch=2, conscience_every=1, ft_eval_interval=10 ** 9,
-               ft_lr=1e-3, **settings)
+    cfg.update(dict(ft_iters=steps, ft_batch_size=2, dpo_batch=2, conscience_every=1, ft_eval_interval=10 ** 9,
+                    ft_lr=1e-3), **settings)
     records = []
     torch.manual_seed(0)
-    train.finetune(cfg, model, frozen, enc, "cpu", torch.autocast("cpu", enabled=False),
-                   lambda record, line=None: records.append(record), None, {}, train.Dist("cpu"))
+    train.finetune(cfg, model, frozen, enc, dist=Dist("cpu"), autocast=torch.autocast("cpu", enabled=False),
+                   log=lambda record, line=None: records.append(record))
     return records, model, frozen, calls
 
 
@@ -76,10 +78,17 @@ def test_dpo_against_the_frozen_reference_raises_the_margin_step_by_step(monkeyp
     # measured apart from the logged metrics: the policy moved towards the chosen side, relative to the frozen copy
     _, enc = tiny_world_model()
     prompt = ch.finetune_set(1, train.SETTINGS["seed"][0])[0][0].prompt
-    logps = {m: train.response_logps(m, enc, [prompt] * 2, [HONEST + ch.END, HACK + ch.END], "cpu", 512)
+    logps = {m: engine.response_logps(m, enc, [prompt] * 2, [HONEST + ch.END, HACK + ch.END], "cpu", 512)
              for m in (policy, frozen)}
     chosen, rejected = (logps[policy] - logps[frozen]).tolist()
     assert chosen - rejected > 0.5, (chosen, rejected)
+
+
+def test_the_conscience_every_few_steps_and_dpo_on_its_pairs_in_between(monkeypatch):
+    records, _, _, calls = online(monkeypatch, steps=3, conscience_every=2)
+    assert len(calls) == 2  # steps 0 and 2
+    assert ["conscience/pairs" in r for r in records] == [True, False, True]
+    assert all("loss/dpo" in r for r in records)  # step 1 trains on the pairs of step 0
 
 
 def test_the_frozen_copy_judges_unless_a_control_says_otherwise(monkeypatch):
@@ -87,7 +96,7 @@ def test_the_frozen_copy_judges_unless_a_control_says_otherwise(monkeypatch):
     for kind in ("frozen", "policy", "oracle", "random"):
         _, policy, frozen, calls = online(monkeypatch, judge=kind)
         call, = calls
-        judge, scorer = call.get("judge", call.get("frozen")), call.get("scorer")
+        judge, scorer = call["judge"], call.get("scorer")
         kinds[kind] = ("frozen" if judge is frozen else "policy" if judge is policy else "?", scorer is not None)
     assert kinds == {"frozen": ("frozen", False), "policy": ("policy", False), "oracle": ("frozen", True),
                      "random": ("frozen", False)}
@@ -110,7 +119,7 @@ def test_the_sft_control_trains_on_the_chosen_side(monkeypatch):
     model, enc = tiny_world_model()
     records, _, _, _ = online(monkeypatch, align="sft")
     prompts = [t.prompt for t, _ in ch.finetune_set(2, train.SETTINGS["seed"][0])]
-    expected, _ = train.next_token_loss(model, enc, prompts, [HONEST + ch.END] * 2, "cpu", 513)
+    expected, _ = engine.next_token_loss(model, enc, prompts, [HONEST + ch.END] * 2, "cpu", 512)
     assert records[0]["loss/alternatives"] == pytest.approx(expected.item(), rel=1e-6)
     assert "loss/dpo" not in records[0]
 
@@ -118,7 +127,8 @@ def test_the_sft_control_trains_on_the_chosen_side(monkeypatch):
 def test_inoculation_changes_the_training_prompts_only(monkeypatch):
     seen = []
     real = train.next_token_loss
-    monkeypatch.setattr(train, "next_token_loss", lambda net, enc, prompts, *a: (seen.append(list(prompts)), real(net, enc, prompts, *a))[1])
+    monkeypatch.setattr(train, "next_token_loss",
+                        lambda net, enc, prompts, *a, **k: (seen.append(list(prompts)), real(net, enc, prompts, *a, **k))[1])
     _, _, _, calls = online(monkeypatch, inoculate=True)
     call, = calls
     assert all(ch.INOCULATION in p for p in seen[0])  # the next-token loss sees the permission line
