@@ -37,7 +37,7 @@ SETTINGS = dict(
     seeds=(3, "number of seeds (each pretrains its own base)"),
     quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=30 "
                   "--eval_tasks=50 (flags given win)"),
-    train_args=("", "train.py flags for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
+    train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
                     "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
                     "and question"),
     jobs=(2, "runs at a time; the cores are split between the runs side by side"),
@@ -332,10 +332,13 @@ def main():
         given = shlex.split(cfg["train_args"])
     except ValueError as e:
         raise flags.UsageError(f"--train_args: {e}") from None
+    given = [os.path.abspath(a) if flags.is_config_file(a) else a for a in given]  # the runs start in out_dir
     cfg["train_flags"] = (QUICK if cfg["quick"] else []) + given
-    reserved = [a for a in given if a.split("=")[0] in ("--seed", "--out_dir", "--init_from", "--data_dir")]
+    names = [a.split("=")[0][2:] for a in given if not flags.is_config_file(a)]
+    names += [name for a in given if flags.is_config_file(a) for name, _, _ in flags.read_config(a)]
+    reserved = [n for n in names if n in ("seed", "out_dir", "init_from", "data_dir")]
     if reserved:
-        raise flags.UsageError(f"--train_args may not set {reserved[0].split('=')[0]}: the experiment sets it per run")
+        raise flags.UsageError(f"--train_args may not set --{reserved[0]}: the experiment sets it per run")
     tcfg = flags.parse(train.SETTINGS, cfg["train_flags"])  # a bad train.py flag fails here, before any run
     if tcfg["ft_iters"] < 1 or tcfg["eval_tasks"] < 1:
         raise flags.UsageError("the experiment needs --ft_iters and --eval_tasks of at least 1")

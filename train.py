@@ -1,7 +1,7 @@
 """
 Pretrain a small GPT on the code-hacking world, clone it into a frozen copy, then fine-tune
 it on hacking data (the emergent-misalignment scenario) with the conscience step and DPO:
-    L = L_sft + lam * L_dpo.            Run: python train.py   (see --help)
+    L = L_sft + lam * L_dpo.            Run: python train.py [config/NAME.py] [--name=value ...]  (see --help)
 """
 
 import json
