@@ -209,7 +209,7 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
                                           margin=cfg["margin"], num_candidates=cfg["num_candidates"],
                                           temperature=cfg["sample_temperature"], generator=generator)
                 policy.train()
-                buffer.add(prefer(pairs))
+                buffer.add(prefer(pairs))  # as the conscience prefers (the random control: a coin per pair)
                 record.update(stats)
             draw = buffer.draw(dpo_batch)  # the steps in between train on the pairs of the step before
             if draw:
