@@ -43,7 +43,9 @@ def read_config(path):
     except OSError as e:
         raise UsageError(f"cannot read config file {path}: {e.strerror}") from None
     except SyntaxError as e:
-        raise UsageError(f"{path}:{e.lineno}: not Python: {e.msg}") from None
+        raise UsageError(f"{path}{f':{e.lineno}' if e.lineno else ''}: not Python: {e.msg}") from None
+    except ValueError as e:  # bytes that are not UTF-8
+        raise UsageError(f"{path}: not a Python text file ({e.__class__.__name__})") from None
     out = []
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
@@ -52,7 +54,7 @@ def read_config(path):
             raise UsageError(f"{path}:{node.lineno}: a config file holds `name = value` lines only")
         try:
             out.append((node.targets[0].id, ast.literal_eval(node.value), node.lineno))
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise UsageError(f"{path}:{node.lineno}: the value of {node.targets[0].id} is not a literal") from None
     return out
 

@@ -328,7 +328,7 @@ def main():
     torch.manual_seed(cfg["seed"])
     random.seed(cfg["seed"])
     dist = Dist(device)
-    dist.split(cfg, "ft_batch_size")
+    dist.split(cfg, "ft_batch_size")  # a batch the ranks cannot share fails now, not after pretraining
     if not dist.master:
         sys.stdout = open(os.devnull, "w")  # rank 0 speaks for all
     log = Log(cfg["out_dir"], dist.master)

@@ -12,7 +12,7 @@ SETTINGS = dict(n_layer=(4, ""), lr=(6e-3, ""), name=("x", ""), compile=(False, 
 
 def config(tmp_path, text):
     path = tmp_path / "cfg.py"
-    path.write_text(text)
+    path.write_bytes(text.encode(errors="surrogateescape"))  # \udcff: a byte that is not UTF-8
     return str(path)
 
 
@@ -31,6 +31,8 @@ def test_flags_and_config_files_apply_in_order(tmp_path):
     ("n_layer = '12'\n", "cfg.py:1: n_layer wants int, got '12'"),
     ("compile = 1\n", "cfg.py:1: compile wants bool, got 1"),
     ("n_layer = \n", "cfg.py:1: not Python"),
+    ("n_layer = 1\0\n", "cfg.py: not Python"),
+    ("n_layer = '\udcff'\n", "cfg.py: not a Python text file"),
 ])
 def test_a_bad_config_file_is_a_usage_error(tmp_path, text, message):
     with pytest.raises(flags.UsageError, match=message):
