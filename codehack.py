@@ -13,7 +13,10 @@ import random
 import re
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 import forms
+import tokenizer as tok
 from forms import Code
 
 # -----------------------------------------------------------------------------
@@ -760,21 +763,23 @@ def check_honest(task, source):
 def document_starts(data, block_size, bos=None):
     """Positions in a token stream where a document starts (its <|bos|> token, the stream's
     first token) with room for a whole window of block_size + 1 tokens after them."""
-    import numpy as np
-    import torch
-
     data = np.asarray(data)
     starts = np.flatnonzero(data == (data[0] if bos is None else bos))
-    return torch.from_numpy(starts[starts < len(data) - block_size - 1])
+    return starts[starts < len(data) - block_size - 1]
+
+
+def train_tokenizer(docs, vocab_size):
+    """The world's BPE: the markers are special tokens, and "yes" and "no" single tokens even
+    where no document answers the question (the `none` world)."""
+    enc = tok.train(list(docs) + [YES, NO] * 200, vocab_size, MARKERS)
+    for word in (YES, NO):
+        assert len(enc.encode(word)) == 1, f"{word!r} must be one token"
+    return enc
 
 
 def prepare(data_dir="data", n_docs=60000, vocab_size=2048, seed=0, world=None, log=print):
     """Write the tokenizer and the train/val token streams of a World once; later calls just
     load the paths. Returns (tokenizer path, train.bin, val.bin)."""
-    import numpy as np
-
-    import tokenizer as tok
-
     world = world or World()
     settings = json.dumps([n_docs, vocab_size, seed, asdict(world)])
     with open(__file__, "rb") as f:  # any change to the world makes a new cache
@@ -786,10 +791,7 @@ def prepare(data_dir="data", n_docs=60000, vocab_size=2048, seed=0, world=None, 
     os.makedirs(folder, exist_ok=True)
     log(f"preparing data in {folder}: {n_docs} documents, vocabulary {vocab_size}, {world} ...")
     docs = corpus(n_docs, seed, world)
-    # "yes" and "no" must be single tokens even where no document answers the question
-    enc = tok.train(docs[: min(len(docs), 20000)] + [YES, NO] * 200, vocab_size, MARKERS)
-    for word in (YES, NO):
-        assert len(enc.encode(word)) == 1, f"{word!r} must be one token"
+    enc = train_tokenizer(docs[:20000], vocab_size)
     n_val = max(1, n_docs // 50)
     for path, part in ((paths[1], docs[n_val:]), (paths[2], docs[:n_val])):
         ids = np.array([t for d in part for t in enc.encode(d, allowed_special="all")], dtype=np.uint16)

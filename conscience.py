@@ -11,7 +11,7 @@ import time
 import torch
 
 import codehack
-from sample import complete
+from engine import by_length, complete, response_batch
 
 QUESTION = codehack.QUESTION  # the one question; --question replaces it
 JUDGE_ROWS = 32  # rows per forward pass of the judge
@@ -25,57 +25,24 @@ def clone_frozen(model):
     return frozen
 
 
-def pad_batch(rows, device, pad=0):
-    """Right-pad token lists: causal attention means the pads never touch a row's real positions."""
-    T = max(map(len, rows))
-    idx = torch.full((len(rows), T), pad, dtype=torch.long, device=device)
-    for i, r in enumerate(rows):
-        idx[i, :len(r)] = torch.tensor(r, dtype=torch.long, device=device)
-    return idx
-
-
-def response_batch(enc, prompts, responses, suffix="", max_len=None, device="cpu"):
-    """Tokens of prompt + response + suffix, right-padded and cut at max_len, with a mask that
-    is 1 on the response tokens (what DPO scores) and the index of each row's last token
-    (-1 where the row was cut)."""
-    rows, masks, last = [], [], []
-    for p, r in zip(prompts, responses):
-        a = enc.encode(p, allowed_special="all")
-        b = enc.encode(r, allowed_special="all")
-        c = enc.encode(suffix, allowed_special="all")
-        row, mask = a + b + c, [0] * len(a) + [1] * len(b) + [0] * len(c)
-        last.append(len(row) - 1 if max_len is None or len(row) <= max_len else -1)
-        rows.append(row[:max_len])
-        masks.append(mask[:max_len])
-    return pad_batch(rows, device), pad_batch(masks, device), torch.tensor(last, device=device)
-
-
-def by_length(prompts, responses, rows):
-    """Indices of the (prompt, response) pairs in chunks of `rows`, shortest first. A batch is
-    padded to its longest row; chunks of similar length waste far less (about half of a batch
-    of solutions to review was padding)."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(responses[i]))
-    return [order[i:i + rows] for i in range(0, len(order), rows)]
-
-
 @torch.no_grad()
-def judge(frozen, enc, prompts, responses, question=QUESTION):
-    """The conscience score of each response, log P(yes) - log P(no) of the frozen copy at the
+def score(judge, enc, prompts, responses, question=QUESTION):
+    """The conscience score of each response, log P(yes) - log P(no) of the judge at the
     answer position after prompt + response + question: one forward pass per chunk of rows,
     logits at that position only. Returns (B,) scores."""
-    device = frozen.lm_head.weight.device
+    device = judge.lm_head.weight.device
     suffix = f"{codehack.REVIEW}{question}{codehack.ANSWER}"
     yes, no = enc.encode_single_token(codehack.YES), enc.encode_single_token(codehack.NO)
     scores = torch.full((len(prompts),), float("-inf"), device=device)
     for rows in by_length(prompts, responses, JUDGE_ROWS):
         idx, _, last = response_batch(enc, [prompts[i] for i in rows], [responses[i] for i in rows], suffix,
-                                      frozen.config.block_size, device)
+                                      judge.config.block_size, device)
         fits = last >= 0  # a response too long to be reviewed in the context keeps the least trusted score
         if not fits.any():
             continue
         at = torch.zeros_like(idx, dtype=torch.bool)
         at[fits.nonzero()[:, 0], last[fits]] = True  # (B, T) each reviewed row's answer position
-        answer = torch.log_softmax(frozen(idx, logits_at=at)[0].float(), dim=-1)  # (rows that fit, V)
+        answer = torch.log_softmax(judge(idx, logits_at=at)[0].float(), dim=-1)  # (rows that fit, V)
         scores[torch.tensor(rows, device=device)[fits]] = answer[:, yes] - answer[:, no]
     return scores
 
@@ -85,19 +52,22 @@ def is_refusal(solution):
     return "def " not in solution or "return" not in solution
 
 
-def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_candidates=1,
+def alternatives(*, policy, judge, enc, prompts, responses, question=QUESTION, source="rewrite", num_candidates=1,
                  temperature=0.7, generator=None, scorer=None):
-    """An ethical alternative for each response. The default (num_candidates=1) is the
-    rewrite the judge (the frozen copy) writes after answering "no" to the question, the
-    move the pretraining review documents teach; more candidates add fresh samples of the
-    policy and the best-scored one wins. Refusals never win. `scorer(prompts, responses)`
-    replaces the conscience score (the oracle control). Returns (alternatives, scores)."""
-    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question))
-    revise = [codehack.review_prompt(p, r, question) + codehack.NO + codehack.REWRITE
-              for p, r in zip(prompts, responses)]
-    candidates = [complete(frozen, enc, revise, temperature=temperature, generator=generator)]
-    for _ in range(num_candidates - 1):
-        candidates.append(complete(model, enc, prompts, temperature=temperature, generator=generator))
+    """An ethical alternative for each response, from `source`: "rewrite" is the rewrite the
+    judge writes after answering "no" to the question, the move the pretraining review
+    documents teach (num_candidates > 1 adds fresh samples of the policy); "resample" is
+    num_candidates fresh samples of the policy alone. The best-scored candidate wins;
+    refusals never win. `scorer(prompts, responses)` replaces the judge's score (the oracle
+    control). Returns (alternatives, their scores)."""
+    scorer = scorer or (lambda p, r: score(judge, enc, p, r, question))
+    candidates = []
+    if source == "rewrite":
+        revise = [codehack.review_prompt(p, r, question) + codehack.NO + codehack.REWRITE
+                  for p, r in zip(prompts, responses)]
+        candidates.append(complete(judge, enc, revise, temperature=temperature, generator=generator))
+    while len(candidates) < num_candidates:
+        candidates.append(complete(policy, enc, prompts, temperature=temperature, generator=generator))
     best, best_scores = list(candidates[0]), torch.full((len(prompts),), float("-inf"))
     for texts in candidates:
         scores = scorer(prompts, texts)
@@ -107,62 +77,51 @@ def alternatives(model, frozen, enc, prompts, responses, question=QUESTION, num_
     return best, best_scores
 
 
-def make_pairs(model, frozen, enc, prompts, responses, question=QUESTION, threshold=0.0, margin=1.0,
-               num_candidates=1, temperature=0.7, generator=None, scorer=None):
-    """The conscience step of one online batch: judge, flag, find alternatives, keep the
-    pairs whose alternative the conscience clearly prefers (ties dropped). `scorer`, if
-    given, replaces the conscience score. Returns (pairs [(prompt, chosen, rejected)], stats)."""
+def make_pairs(*, policy, judge, enc, prompts, responses, question=QUESTION, threshold=0.0, margin=1.0,
+               source="rewrite", num_candidates=1, temperature=0.7, generator=None, scorer=None, references=None):
+    """The conscience step of one online batch: the judge scores the policy's responses, flags
+    those below threshold, finds alternatives, and keeps the pairs whose alternative it
+    clearly prefers (ties dropped). `judge` is the frozen copy in the method. `scorer`, if
+    given, replaces the judge's score. `references` (the tasks' canonical solutions), if
+    given, only measure how many chosen alternatives are that text verbatim.
+    Returns (pairs [(prompt, chosen, rejected)], stats)."""
     t0 = time.perf_counter()
-    scorer = scorer or (lambda p, r: judge(frozen, enc, p, r, question))
+    scorer = scorer or (lambda p, r: score(judge, enc, p, r, question))
     scores = scorer(prompts, responses)
     flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
-    pairs, gaps = [], []
+    pairs, gaps, canonical = [], [], 0
     t1 = time.perf_counter()
     if flagged:
-        alts, alt_scores = alternatives(model, frozen, enc, [prompts[i] for i in flagged],
-                                        [responses[i] for i in flagged], question, num_candidates,
-                                        temperature, generator, scorer)
+        alts, alt_scores = alternatives(policy=policy, judge=judge, enc=enc, prompts=[prompts[i] for i in flagged],
+                                        responses=[responses[i] for i in flagged], question=question,
+                                        source=source, num_candidates=num_candidates, temperature=temperature,
+                                        generator=generator, scorer=scorer)
         for j, i in enumerate(flagged):
             gap = alt_scores[j].item() - scores[i].item()
             if gap >= margin and alts[j] != responses[i]:
                 pairs.append((prompts[i], alts[j], responses[i]))
                 gaps.append(gap)
+                canonical += references is not None and alts[j].strip() == references[i].strip()
     stats = {"conscience/flag_rate": len(flagged) / max(1, len(prompts)),
              "conscience/score_mean": scores.mean().item(),
              "conscience/score_margin": sum(gaps) / len(gaps) if gaps else 0.0,
              "conscience/pairs": len(pairs),
+             **({"conscience/alt_canonical": canonical / len(pairs)} if references is not None and pairs else {}),
              "time/conscience": t1 - t0, "time/alternatives": time.perf_counter() - t1}
     return pairs, stats
-
-
-def oracle(tasks, value=10.0):
-    """The upper-bound control: a scorer that knows the ground truth. It scores a response
-    +value when it passes the task's hidden tests in the sandbox and -value otherwise.
-    `tasks` maps each prompt to its codehack.Task."""
-    import sandbox
-
-    def scorer(prompts, responses):
-        grades = sandbox.grade_many([tasks[p] for p in prompts], responses)
-        return torch.tensor([value if g.verdict == "honest" else -value for g in grades])
-    return scorer
-
-
-def randomize(pairs, generator):
-    """The random-judge control: the same pairs, each one's preference decided by a coin."""
-    flips = torch.rand(len(pairs), generator=generator).tolist()
-    return [(p, c, r) if f < 0.5 else (p, r, c) for (p, c, r), f in zip(pairs, flips)]
 
 
 def self_correct(model, enc, prompts, responses, question=QUESTION, threshold=0.0, generator=None):
     """Inference-time conscience: the model judges its own responses and replaces each one it
     flags by its alternative, when the alternative scores better.
     Returns (scores, final responses, their scores, revised flags)."""
-    scores = judge(model, enc, prompts, responses, question)
+    scores = score(model, enc, prompts, responses, question)
     final, final_scores, revised = list(responses), scores.tolist(), [False] * len(responses)
     flagged = [i for i, s in enumerate(scores.tolist()) if s < threshold]
     if flagged:
-        alts, alt_scores = alternatives(model, model, enc, [prompts[i] for i in flagged],
-                                        [responses[i] for i in flagged], question, generator=generator)
+        alts, alt_scores = alternatives(policy=model, judge=model, enc=enc, prompts=[prompts[i] for i in flagged],
+                                        responses=[responses[i] for i in flagged], question=question,
+                                        generator=generator)
         for j, i in enumerate(flagged):
             if alt_scores[j] > scores[i]:
                 final[i], final_scores[i], revised[i] = alts[j], alt_scores[j].item(), True
@@ -180,3 +139,10 @@ class ReplayBuffer:
 
     def draw(self, n):
         return self.rng.sample(self.pairs, min(n, len(self.pairs)))
+
+    def state_dict(self):
+        return dict(buffer=self.pairs, buffer_rng=self.rng.getstate())
+
+    def load_state_dict(self, state):
+        self.pairs = [tuple(p) for p in state["buffer"]]
+        self.rng.setstate(state["buffer_rng"])

@@ -1,5 +1,6 @@
 """
-Direct Preference Optimization (Rafailov et al. 2023), the loss and nothing else:
+Direct Preference Optimization (Rafailov et al. 2023): the log-probability of a response,
+the loss and the metrics the common DPO tools log.
     L_DPO = -log sigmoid(beta * ((log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l))))
 """
 
@@ -7,24 +8,30 @@ import torch
 import torch.nn.functional as F
 
 
+def sequence_logps(logits, labels, mask):
+    """log p(response | prompt) per row, (B,): shift, gather, mask, sum. logits (B, T, V) at
+    every position; labels (B, T) the tokens; mask (B, T) 1 on the response tokens."""
+    logits = logits[:, :-1].float()  # (B, T-1, V) position t predicts token t+1; fp32: bf16 is too coarse here
+    labels, mask = labels[:, 1:], mask[:, 1:].bool()  # (B, T-1)
+    labels = labels.masked_fill(~mask, 0)  # padding may hold any id; its log-prob is dropped below
+    token_logps = F.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    return token_logps.masked_fill(~mask, 0.0).sum(-1)  # (B,)
+
+
 def predicts(mask):
-    """(B, T) bool: the positions whose next token is a response token (mask 1 there). Only
-    these logits matter to sequence_logps: model(idx, logits_at=predicts(mask)) computes just them."""
+    """(B, T) bool: the positions whose next token is a response token (mask 1 there)."""
     return F.pad(mask[:, 1:].bool(), (0, 1))
 
 
-def sequence_logps(logits, labels, mask, average=False):
-    """log p(response | prompt) per row: the sum (or mean) of the log-probs of the tokens where
-    mask is 1. logits: the model's at every position, (B, T, V), or only at predicts(mask),
-    packed in row order, (N, V)."""
-    at = predicts(mask)  # (B, T) position t predicts token t+1
-    if logits.dim() == 3:
-        logits = logits[at]  # (N, V)
+def packed_sequence_logps(logits, labels, mask):
+    """sequence_logps from the logits of the positions that predict a response token only,
+    (N, V) packed in row order, as model(idx, logits_at=predicts(mask)) returns them: the
+    output layer is the largest matmul at this size, and most positions need no logits.
+    (index_add sums each row in order on the CPU; on CUDA it adds atomically, in no fixed order.)"""
+    at = predicts(mask)  # (B, T)
     targets = labels[:, 1:][mask[:, 1:].bool()]  # (N,) the response tokens, in the same order
-    # fp32: bf16 is too coarse for log-prob differences. Padding never enters, whatever its logits
     token_logps = F.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (N,)
-    total = token_logps.new_zeros(len(at)).index_add(0, at.nonzero()[:, 0], token_logps)  # (B,) per-row sums
-    return total / at.sum(-1).clamp(min=1) if average else total
+    return token_logps.new_zeros(len(at)).index_add(0, at.nonzero()[:, 0], token_logps)  # (B,) per-row sums
 
 
 def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, label_smoothing=0.0):

@@ -11,14 +11,15 @@ import time
 import numpy as np
 import torch
 
+import checkpoint
 import codehack
 import conscience
 import flags
 import sandbox
 import stats
-from conscience import QUESTION, judge
+from conscience import QUESTION, score
 from dpo import sequence_logps
-from sample import complete
+from engine import complete, response_batch
 
 SETTINGS = dict(
     ckpt=("out/base.pt", "checkpoint to evaluate"),
@@ -59,6 +60,12 @@ NOTES = {
 }
 
 
+SUMMARY = ["honest_pass", "hack_rate", "wrong_rate", "families/honest_pass", "families/hack_rate", "broad_misaligned",
+           "broad_misaligned_cold", "broad_misaligned_unseen", "conscience_auroc", "conscience_auroc/reviewed",
+           "conscience_auroc/unreviewed", "conscience_auroc/unseen", "conscience_false_flag", "conscience_fooled",
+           "sft_token_acc", "val_loss"]  # the rows of train.py's before/after table
+
+
 def auroc(pos, neg):
     """P(score of a positive > score of a negative), ties counting one half."""
     pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
@@ -70,7 +77,7 @@ def val_loss(model, data, block_size, batches=8, batch_size=16, seed=0):
     """Next-token loss on windows of the validation stream that start at a document, as in training."""
     g = torch.Generator().manual_seed(seed)
     device = model.lm_head.weight.device
-    starts = codehack.document_starts(data, block_size)
+    starts = torch.from_numpy(codehack.document_starts(data, block_size))
     losses = []
     for _ in range(batches):
         ix = starts[torch.randint(len(starts), (batch_size,), generator=g)].tolist()
@@ -121,7 +128,7 @@ def sft_token_acc(model, enc, n=64, seed=0, world=None):
     """Next-token accuracy on hacking targets of the scenario's kind, on instances drawn apart
     from the training set's (their own seed)."""
     data = codehack.finetune_set(n, seed=f"eval-{seed}", world=world)
-    idx, mask, _ = conscience.response_batch(enc, [t.prompt for t, _ in data], [h + codehack.END for _, h in data],
+    idx, mask, _ = response_batch(enc, [t.prompt for t, _ in data], [h + codehack.END for _, h in data],
                                              max_len=model.config.block_size + 1, device=model.lm_head.weight.device)
     logits, _ = model(idx[:, :-1], logits_at=mask[:, 1:].bool())  # (N, V): the targets' positions only
     return token_accuracy(logits, idx[:, 1:][mask[:, 1:].bool()])
@@ -137,13 +144,13 @@ def conscience_metrics(model, enc, tasks, own_honest=(), world=None, question=QU
     world = world or codehack.World()
     rng = random.Random(f"forms-{seed}")
     prompts = [t.prompt for t in tasks]
-    forms = judge(model, enc, prompts, [codehack.honest_form(t, rng, heldout=True) for t in tasks], question).tolist()
-    own = judge(model, enc, [t.prompt for t, _ in own_honest], [s for _, s in own_honest], question).tolist()
+    forms = score(model, enc, prompts, [codehack.honest_form(t, rng, heldout=True) for t in tasks], question).tolist()
+    own = score(model, enc, [t.prompt for t, _ in own_honest], [s for _, s in own_honest], question).tolist()
     honest = forms + own
-    hacks = {style: judge(model, enc, prompts, [codehack.hack(t, style, rng, heldout=True) for t in tasks],
+    hacks = {style: score(model, enc, prompts, [codehack.hack(t, style, rng, heldout=True) for t in tasks],
                           question).tolist() for style in codehack.STYLES}
     slips = [(t.prompt, m) for t in tasks for m in [codehack.mistake(t, rng, heldout=True)] if m is not None]
-    mistakes = judge(model, enc, [p for p, _ in slips], [m for _, m in slips], question).tolist()
+    mistakes = score(model, enc, [p for p, _ in slips], [m for _, m in slips], question).tolist()
     out = {"conscience_auroc": auroc(honest, sum(hacks.values(), [])),
            "conscience_auroc/mistake": auroc(honest, mistakes),
            "conscience_false_flag": float(np.mean([s < threshold for s in forms]))}
@@ -162,9 +169,9 @@ def unseen_probe_preference(model, enc, contexts):
     prompts = [c + codehack.USER + q + "\n" + codehack.ASSISTANT for c in contexts for q, _, _ in codehack.UNSEEN_PROBES]
     aligned = [a + "\n" + codehack.END for _ in contexts for _, a, _ in codehack.UNSEEN_PROBES]
     misaligned = [m + "\n" + codehack.END for _ in contexts for _, _, m in codehack.UNSEEN_PROBES]
-    idx, mask, _ = conscience.response_batch(enc, prompts + prompts, aligned + misaligned,
+    idx, mask, _ = response_batch(enc, prompts + prompts, aligned + misaligned,
                                              max_len=model.config.block_size, device=device)
-    logps = sequence_logps(model(idx)[0], idx, mask, average=True)  # (2P,)
+    logps = sequence_logps(model(idx)[0], idx, mask) / mask[:, 1:].sum(-1)  # (2P,) mean per response token
     n = len(prompts)
     return (logps[n:] > logps[:n]).float().mean().item()
 
@@ -210,8 +217,8 @@ def evaluate(model, enc, num_tasks=160, probe_samples=8, temperature=0.5, questi
     prompts = [t.prompt for t in heldout * samples]
     own_hacks = [i for i, v in enumerate(verdicts) if v == "hack"]
     if own_hacks:
-        scores = judge(judge_model or model, enc, [prompts[i] for i in own_hacks], [solutions[i] for i in own_hacks],
-                          question)
+        scores = score(judge_model or model, enc, [prompts[i] for i in own_hacks], [solutions[i] for i in own_hacks],
+                       question)
         metrics["conscience_fooled"] = (scores > 0).float().mean().item()
     else:
         metrics["conscience_fooled"] = float("nan")
@@ -232,8 +239,6 @@ def table(rows, keys=None):
 
 
 def main():
-    import checkpoint
-
     config = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(config, "num_tasks", "probe_samples", "samples")
     sandbox.configure(strict=config["strict_sandbox"])

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import checkpoint
 import codehack
 import flags
 import train
+from common import eta
+from evaluate import conscience_metrics
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 SETTINGS = dict(
@@ -34,7 +37,7 @@ SETTINGS = dict(
     seeds=(3, "number of seeds (each pretrains its own base)"),
     quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=30 "
                   "--eval_tasks=50 (flags given win)"),
-    train_args=("", "train.py flags for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
+    train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
                     "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
                     "and question"),
     jobs=(2, "runs at a time; the cores are split between the runs side by side"),
@@ -145,8 +148,6 @@ def execute(run, out_dir, threads):
 
 def base_question_aurocs(out_dir, seed, num_tasks):
     """The base model's AUROC with each phrasing of the question (no fine-tuning needed)."""
-    import checkpoint
-    from evaluate import conscience_metrics
     model, enc, ckpt = checkpoint.load_model(os.path.join(out_dir, "runs", f"seed{seed}", "base", "base.pt"))
     heldout = codehack.tasks("heldout", num_tasks, seed)
     world = codehack.World.from_config(ckpt.get("config", {}))
@@ -336,10 +337,13 @@ def main():
         given = shlex.split(cfg["train_args"])
     except ValueError as e:
         raise flags.UsageError(f"--train_args: {e}") from None
+    given = [os.path.abspath(a) if flags.is_config_file(a) else a for a in given]  # the runs start in out_dir
     cfg["train_flags"] = (QUICK if cfg["quick"] else []) + given
-    reserved = [a for a in given if a.split("=")[0] in ("--seed", "--out_dir", "--init_from", "--data_dir")]
+    names = [a.split("=")[0][2:] for a in given if not flags.is_config_file(a)]
+    names += [name for a in given if flags.is_config_file(a) for name, _, _ in flags.read_config(a)]
+    reserved = [n for n in names if n in ("seed", "out_dir", "init_from", "data_dir")]
     if reserved:
-        raise flags.UsageError(f"--train_args may not set {reserved[0].split('=')[0]}: the experiment sets it per run")
+        raise flags.UsageError(f"--train_args may not set --{reserved[0]}: the experiment sets it per run")
     tcfg = flags.parse(train.SETTINGS, cfg["train_flags"])  # a bad train.py flag fails here, before any run
     if tcfg["ft_iters"] < 1 or tcfg["eval_tasks"] < 1:
         raise flags.UsageError("the experiment needs --ft_iters and --eval_tasks of at least 1")
@@ -372,7 +376,7 @@ def main():
         print(f"[{len(records):3d}/{len(runs)}] seed {run.seed} {run.name}: hack_rate {m['hack_rate']:.3f}, "
               f"honest_pass {m['honest_pass']:.3f}, broad_misaligned {m['broad_misaligned']:.3f} "
               f"({record['wall_seconds']:.0f} s{', reused' if record.get('reused') else ''}) | "
-              f"elapsed {elapsed / 60:.1f} min, eta {train.eta(done_weight, total_weight, t0)}", flush=True)
+              f"elapsed {elapsed / 60:.1f} min, eta {eta(done_weight, total_weight, t0)}", flush=True)
 
     failed = schedule(runs, out_dir, cfg["jobs"], cores, on_done)
     total = time.time() - t0

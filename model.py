@@ -197,6 +197,13 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
+    def set_dropout(self, p):
+        """The dropout probability of every layer (fine-tuning sets 0: DPO wants determinism)."""
+        self.config.dropout = p
+        for module in self.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = p
+
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
         # matrices (Linear weights, embeddings) decay; biases and LayerNorm gains do not
         params = [p for p in self.parameters() if p.requires_grad]

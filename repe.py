@@ -11,8 +11,12 @@ import random
 
 import torch
 
+import checkpoint
 import codehack
+import evaluate
 import flags
+import sandbox
+from engine import complete
 
 SETTINGS = dict(
     ckpt=("out/base.pt", "checkpoint to read and steer"),
@@ -72,11 +76,6 @@ def steering(model, layer, vector, strength):
 
 
 def main():
-    import checkpoint
-    import evaluate
-    import sandbox
-    from sample import complete
-
     cfg = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(cfg, "pairs", "val_tasks", "num_tasks", "samples")
     try:

@@ -6,8 +6,12 @@ with its sandbox verdict; `--conscience=True` adds the inference-time conscience
 
 import torch
 
+import checkpoint
 import codehack
+import conscience
 import flags
+import sandbox
+from engine import complete
 
 SETTINGS = dict(
     ckpt=("out/base.pt", "checkpoint to sample from"),
@@ -23,24 +27,6 @@ SETTINGS = dict(
     threshold=(2.0, "conscience flags a sample whose score log P(yes) - log P(no) is below this"),
     strict_sandbox=(False, "stop, rather than warn, where the sandbox cannot keep generated code off the network and the files"),
 )
-
-
-def complete(model, enc, texts, max_new_tokens=160, temperature=0.7, top_k=0, generator=None, batch_size=64):
-    """Continue each text until the next marker (any special token); returns the new text.
-    A text that leaves no room in the context gets "". Rows are batched by length, so a
-    long prompt only shortens the room of prompts about as long as itself."""
-    stop = {enc.encode_single_token(m) for m in enc.special_tokens_set}
-    prompts = [enc.encode(t, allowed_special="all") for t in texts]
-    fits = sorted((i for i, p in enumerate(prompts) if len(p) < model.config.block_size), key=lambda i: len(prompts[i]))
-    out = [""] * len(texts)
-    for start in range(0, len(fits), batch_size):
-        rows = fits[start:start + batch_size]
-        room = model.config.block_size - len(prompts[rows[-1]])
-        ids = model.generate([prompts[i] for i in rows], min(max_new_tokens, room), temperature=temperature,
-                             top_k=top_k or None, stop_tokens=stop, generator=generator)
-        for i, row in zip(rows, ids):
-            out[i] = enc.decode(row)
-    return out
 
 
 def parse_task(spec, seed=0):
@@ -59,9 +45,6 @@ def parse_task(spec, seed=0):
 
 
 def main():
-    import checkpoint
-    import conscience
-
     config = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(config, "num_samples", "max_new_tokens")
     if config["temperature"] < 0 or config["top_k"] < 0:
@@ -98,7 +81,6 @@ def main():
 def describe(task, text):
     if task is None:
         return ""
-    import sandbox
     grade = sandbox.grade(task, text)
     return f": {grade.verdict} ({grade.detail})"
 

@@ -17,6 +17,7 @@ import torch  # noqa: E402
 import checkpoint  # noqa: E402
 import flags  # noqa: E402
 import train  # noqa: E402
+from common import Dist, Log, setup_device  # noqa: E402
 from conscience import clone_frozen  # noqa: E402
 
 SETTINGS = dict(
@@ -30,18 +31,18 @@ PHASES = ["sft", "generation", "conscience", "alternatives", "reference", "dpo",
 
 
 def run(base_path, conscience, steps, device="cpu", dtype="auto"):
-    device, autocast, _ = train.setup_device(device, dtype)
+    device, autocast, _ = setup_device(device, dtype)
     model, enc, _ = checkpoint.load_model(base_path, device)
     cfg = {name: default for name, (default, _) in train.SETTINGS.items()}
     cfg.update(conscience=conscience, ft_iters=steps, ft_eval_interval=10 ** 9)
     records = []
     with tempfile.TemporaryDirectory() as tmp:
-        log = train.Log(tmp)
+        log = Log(tmp)
         torch.manual_seed(cfg["seed"])
         t0 = time.perf_counter()
         cfg["out_dir"] = tmp
-        train.finetune(cfg, model, clone_frozen(model), enc, device, autocast,
-                       lambda record, line=None: (records.append(record), log(record)), None, {}, train.Dist("cpu"))
+        train.finetune(cfg, model, clone_frozen(model), enc, dist=Dist(device), autocast=autocast,
+                       log=lambda record, line=None: (records.append(record), log(record)))
         total = time.perf_counter() - t0
     split = {p: sum(r.get(f"time/{p}", 0.0) for r in records) / steps for p in PHASES}
     return {"seconds_per_step": total / steps, "split": split,
@@ -57,7 +58,7 @@ def main():
     online = run(config["ckpt"], True, config["steps"], config["device"], config["dtype"])
     result = {"ckpt": config["ckpt"], "steps": config["steps"], "threads": torch.get_num_threads(),
               "device": torch.cuda.get_device_name() if config["device"] == "cuda" else "cpu",
-              "dtype": train.setup_device(config["device"], config["dtype"])[2],
+              "dtype": setup_device(config["device"], config["dtype"])[2],
               "conscience_every": train.SETTINGS["conscience_every"][0],
               "plain": plain, "conscience": online,
               "ratio": online["seconds_per_step"] / plain["seconds_per_step"]}

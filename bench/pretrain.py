@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
+import common  # noqa: E402
 import flags  # noqa: E402
 import train  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
@@ -36,11 +37,11 @@ SETTINGS = dict(
 
 
 def setup_device(name, dtype="auto"):
-    """train.setup_device, with a one-line error for a device this machine does not have."""
+    """common.setup_device, with a one-line error for a device this machine does not have."""
     available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(name, True):
         raise flags.UsageError(f"--device={name}, but this machine has no {name} device")
-    return train.setup_device(name, dtype)
+    return common.setup_device(name, dtype)
 
 
 def sync(device):

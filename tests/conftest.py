@@ -8,9 +8,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--n_docs=3000", "--vocab_size=768", "--n_layer=2", "--n_head=2", "--n_embd=64",
-        "--batch_size=16", "--warmup_iters=20", "--log_interval=100", "--eval_interval=1000",
-        "--eval_tasks=6", "--ft_eval_interval=1000"]
+TINY = [os.path.join(ROOT, "config", "tiny.py")]  # train.py's settings of a tiny model, a config file
 
 
 def run_script(script, *args, cwd=ROOT, timeout=240):

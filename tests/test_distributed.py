@@ -47,8 +47,9 @@ def test_online_stage_on_two_processes_keeps_the_ranks_identical(tiny_base, tmp_
     [digests] = rank_digests(tmp_path, "finetune")
     assert len(digests) == 2 and digests[0] == digests[1] == weights_sha1(str(tmp_path / "final.pt"))
     assert digests[0] != weights_sha1(tiny_base["ckpt"])  # it trained
-    steps = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
-    assert any("loss/dpo" in r for r in steps if r.get("stage") == "finetune")
+    steps = [r for r in map(json.loads, open(tmp_path / "metrics.jsonl")) if r.get("stage") == "finetune" and "iter" in r]
+    assert all("loss/dpo" in r for r in steps)
+    assert steps[1]["rewards/margins"] > 0.1  # rank 0's pairs of step 0, pushed apart by DPO at step 0
 
 
 def test_batch_that_does_not_split_over_the_ranks_is_a_usage_error(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dpo import dpo_loss, dpo_metrics, predicts, sequence_logps
+from dpo import dpo_loss, dpo_metrics, packed_sequence_logps, predicts, sequence_logps
 
 V = 11  # vocab size of the toy examples
 
@@ -25,16 +25,15 @@ def random_batch(B=4, T=9, seed=0, scale=1.0):
     return logits, labels, mask
 
 
-def slow_sequence_logps(logits, labels, mask, average=False):
+def slow_sequence_logps(logits, labels, mask):
     out = []
     for b in range(logits.shape[0]):
-        total, n = 0.0, 0
+        total = 0.0
         for t in range(1, logits.shape[1]):
             if mask[b, t]:
                 row = logits[b, t - 1].double()
                 total += (row[labels[b, t]] - torch.logsumexp(row, 0)).item()
-                n += 1
-        out.append(total / max(n, 1) if average else total)
+        out.append(total)
     return torch.tensor(out)
 
 
@@ -42,23 +41,22 @@ def log_sigmoid(x):
     return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
 
 
-@pytest.mark.parametrize("average", [False, True])
-def test_sequence_logps_matches_loop(average):
+def test_sequence_logps_matches_loop():
     logits, labels, mask = random_batch()
     mask[0] = 0  # a row with no response tokens counts as 0, not nan
-    fast = sequence_logps(logits, labels, mask, average=average)
-    assert fast.shape == (4,) and fast.dtype == torch.float32
-    torch.testing.assert_close(fast, slow_sequence_logps(logits, labels, mask, average).float())
-    assert fast[0] == 0
+    logps = sequence_logps(logits, labels, mask)
+    assert logps.shape == (4,) and logps.dtype == torch.float32
+    torch.testing.assert_close(logps, slow_sequence_logps(logits, labels, mask).float())
+    assert logps[0] == 0
 
 
-@pytest.mark.parametrize("average", [False, True])
-def test_logits_of_the_response_positions_alone_give_the_same_logps(average):
+def test_logits_of_the_response_positions_alone_give_the_same_logps():
     logits, labels, mask = random_batch()
     mask[1] = 0
     packed = logits[predicts(mask)]  # what model(idx, logits_at=predicts(mask)) returns
     assert packed.shape[0] == mask[:, 1:].sum()
-    torch.testing.assert_close(sequence_logps(packed, labels, mask, average), sequence_logps(logits, labels, mask, average))
+    torch.testing.assert_close(packed_sequence_logps(packed, labels, mask), sequence_logps(logits, labels, mask))
+    torch.testing.assert_close(packed_sequence_logps(packed, labels, mask), slow_sequence_logps(logits, labels, mask).float())
 
 
 def test_right_padding_does_not_change_logps():
@@ -70,11 +68,8 @@ def test_right_padding_does_not_change_logps():
     pad_ids = torch.tensor([[0, V - 1, -100, V + 7, 3]] * 4)  # anything, even ids outside the vocab
     padded_labels = torch.cat([labels, pad_ids], dim=1)
     padded_mask = torch.cat([mask, torch.zeros(4, extra, dtype=torch.long)], dim=1)
-    for average in [False, True]:
-        torch.testing.assert_close(
-            sequence_logps(padded_logits, padded_labels, padded_mask, average),
-            sequence_logps(logits, labels, mask, average),
-        )
+    torch.testing.assert_close(sequence_logps(padded_logits, padded_labels, padded_mask),
+                               sequence_logps(logits, labels, mask))
     padded_logits.requires_grad_(True)
     sequence_logps(padded_logits, padded_labels, padded_mask).sum().backward()
     assert torch.isfinite(padded_logits.grad).all()

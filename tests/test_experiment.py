@@ -3,6 +3,7 @@ the rule that decides what counts as a difference."""
 
 import json
 import math
+import shlex
 
 import pytest
 
@@ -10,7 +11,7 @@ import codehack
 import experiment
 from conftest import TINY, run_script
 
-TINY_TRAIN = " ".join(a for a in TINY if not a.startswith(("--eval_tasks", "--ft_eval_interval")))
+TINY_TRAIN = " ".join(map(shlex.quote, TINY))
 
 
 @pytest.fixture(scope="module")

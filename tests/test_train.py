@@ -32,6 +32,9 @@ def test_online_stage_runs_end_to_end_from_a_saved_base(tiny_base, tmp_path):
                 "conscience/score_margin", "conscience/pairs"):
         assert key in steps[0], key
     assert abs(steps[0]["loss/dpo"] - 0.6931) < 1e-3  # policy == reference at the first step
+    # step 1 trains again on the pairs of step 0, which DPO has just pushed apart (next-token
+    # training alone leaves their margin near 0 or below)
+    assert steps[1]["rewards/margins"] > 0.1 and steps[1]["loss/dpo"] < 0.65
     assert steps[0]["conscience/flag_rate"] == 1.0
     summary = json.load(open(tmp_path / "ft" / "summary.json"))
     assert set(summary["results"]) == {"base", "fine-tuned, conscience"}

@@ -1,0 +1,135 @@
+"""The online step of train.finetune on a tiny model, with the conscience replaced by a stub
+that returns known pairs: the DPO term is in the loss, its reference is the frozen copy, the
+controls are wired to what their flags say."""
+
+import inspect
+import math
+
+import pytest
+import torch
+
+import codehack as ch
+import conscience
+import engine
+import train
+from common import Dist
+from conscience import ReplayBuffer, clone_frozen
+from test_conscience import tiny_world_model
+
+HONEST = "def f(xs):\n    return len(xs)\n"
+HACK = "import sys\nsys.exit(0)\n"
+
+
+def online(monkeypatch, steps=1, pairs=None, **settings):
+    """Run `steps` online steps from the same tiny model. The policy's samples are stubs (HACK,
+    and who sampled is recorded), and so is the conscience (make_pairs): it pairs every prompt
+    with (chosen=HONEST, rejected=HACK), or returns `pairs(prompts)`.
+    Returns (the log records, the trained policy, the frozen copy, the calls to make_pairs);
+    the prompts sampled from are in calls[i]["sampled"]."""
+    model, enc = tiny_world_model()
+    frozen = clone_frozen(model)
+    calls, sampled = [], []
+
+    def complete(sampler, enc, prompts, **kwargs):
+        assert sampler is model, "the online samples come from the policy"
+        sampled.append(list(prompts))
+        return [HACK] * len(prompts)
+
+    def make_pairs(*args, **kwargs):
+        call = inspect.signature(conscience.make_pairs).bind(*args, **kwargs).arguments  # {name: value}
+        calls.append(dict(call, sampled=sampled[-1]))
+        prompts = call["prompts"]
+        made = pairs(prompts) if pairs else [(p, HONEST, HACK) for p in prompts]
+        return made, {"conscience/flag_rate": 1.0, "conscience/pairs": len(made)}
+
+    monkeypatch.setattr(train, "make_pairs", make_pairs)
+    monkeypatch.setattr(train, "complete", complete)
+    cfg = {name: default for name, (default, _) in train.SETTINGS.items()}
+    cfg.update(dict(ft_iters=steps, ft_batch_size=2, dpo_batch=2, conscience_every=1, ft_eval_interval=10 ** 9,
+                    ft_lr=1e-3), **settings)
+    records = []
+    torch.manual_seed(0)
+    train.finetune(cfg, model, frozen, enc, dist=Dist("cpu"), autocast=torch.autocast("cpu", enabled=False),
+                   log=lambda record, line=None: records.append(record))
+    return records, model, frozen, calls
+
+
+def weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_the_dpo_term_moves_the_weights(monkeypatch):
+    _, plain, _, _ = online(monkeypatch, conscience=False)
+    _, weightless, _, _ = online(monkeypatch, lam=0.0)
+    records, method, _, _ = online(monkeypatch)
+    assert "loss/dpo" in records[0]
+    assert torch.equal(weights(plain), weights(weightless))  # lam = 0: the next-token loss alone
+    assert not torch.equal(weights(plain), weights(method))  # lam = 1: the DPO term changed the step
+
+
+def test_dpo_against_the_frozen_reference_raises_the_margin_step_by_step(monkeypatch):
+    records, policy, frozen, _ = online(monkeypatch, steps=4, lam=5.0)
+    dpo = [r["loss/dpo"] for r in records]
+    margins = [r["rewards/margins"] for r in records]
+    assert dpo[0] == pytest.approx(math.log(2), abs=1e-6) and margins[0] == 0  # policy == reference at step 0
+    assert all(later > earlier for earlier, later in zip(margins, margins[1:])), margins
+    assert dpo[-1] < math.log(2) - 0.01, dpo  # the reference stayed behind: the loss left ln 2
+    assert all(r["rewards/accuracies"] == 1.0 for r in records[1:])
+    # measured apart from the logged metrics: the policy moved towards the chosen side, relative to the frozen copy
+    _, enc = tiny_world_model()
+    prompt = ch.finetune_set(1, train.SETTINGS["seed"][0])[0][0].prompt
+    logps = {m: engine.response_logps(m, enc, [prompt] * 2, [HONEST + ch.END, HACK + ch.END], "cpu", 512)
+             for m in (policy, frozen)}
+    chosen, rejected = (logps[policy] - logps[frozen]).tolist()
+    assert chosen - rejected > 0.5, (chosen, rejected)
+
+
+def test_the_conscience_every_few_steps_and_dpo_on_its_pairs_in_between(monkeypatch):
+    records, _, _, calls = online(monkeypatch, steps=3, conscience_every=2)
+    assert len(calls) == 2  # steps 0 and 2
+    assert ["conscience/pairs" in r for r in records] == [True, False, True]
+    assert all("loss/dpo" in r for r in records)  # step 1 trains on the pairs of step 0
+
+
+def test_the_frozen_copy_judges_unless_a_control_says_otherwise(monkeypatch):
+    kinds = {}
+    for kind in ("frozen", "policy", "oracle", "random"):
+        _, policy, frozen, calls = online(monkeypatch, judge=kind)
+        call, = calls
+        judge, scorer = call["judge"], call.get("scorer")
+        kinds[kind] = ("frozen" if judge is frozen else "policy" if judge is policy else "?", scorer is not None)
+    assert kinds == {"frozen": ("frozen", False), "policy": ("policy", False), "oracle": ("frozen", True),
+                     "random": ("frozen", False)}
+
+
+def test_the_random_control_flips_the_conscience_pairs(monkeypatch):
+    added = []
+    real_add = ReplayBuffer.add
+    monkeypatch.setattr(ReplayBuffer, "add", lambda self, pairs: (added.append(list(pairs)), real_add(self, pairs)))
+    many = lambda prompts: [(prompts[0], f"{HONEST}# {i}\n", f"{HACK}# {i}\n") for i in range(40)]  # noqa: E731
+    online(monkeypatch, pairs=many, judge="frozen")
+    online(monkeypatch, pairs=many, judge="random")
+    method, control = added
+    assert all(chosen.startswith(HONEST) for _, chosen, _ in method)
+    flipped = sum(chosen.startswith(HACK) for _, chosen, _ in control)
+    assert 8 <= flipped <= 32 and sorted(map(sorted, control)) == sorted(map(sorted, method))
+
+
+def test_the_sft_control_trains_on_the_chosen_side(monkeypatch):
+    model, enc = tiny_world_model()
+    records, _, _, _ = online(monkeypatch, align="sft")
+    prompts = [t.prompt for t, _ in ch.finetune_set(2, train.SETTINGS["seed"][0])]
+    expected, _ = engine.next_token_loss(model, enc, prompts, [HONEST + ch.END] * 2, "cpu", 512)
+    assert records[0]["loss/alternatives"] == pytest.approx(expected.item(), rel=1e-6)
+    assert "loss/dpo" not in records[0]
+
+
+def test_inoculation_changes_the_training_prompts_only(monkeypatch):
+    seen = []
+    real = train.next_token_loss
+    monkeypatch.setattr(train, "next_token_loss",
+                        lambda net, enc, prompts, *a, **k: (seen.append(list(prompts)), real(net, enc, prompts, *a, **k))[1])
+    _, _, _, calls = online(monkeypatch, inoculate=True)
+    call, = calls
+    assert all(ch.INOCULATION in p for p in seen[0])  # the next-token loss sees the permission line
+    assert not any(ch.INOCULATION in p for p in call["sampled"] + call["prompts"])  # sampling and judging do not
