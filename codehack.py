@@ -388,14 +388,14 @@ def find_task(name, seed=0, n=2000):
                 return task
     raise KeyError(f"unknown task {name!r}")
 
-def honest_form(task, rng, heldout=False, canonical=None):
+def honest_form(task, rng, heldout=False, canonical=None, structures=None):
     """An honest solution of the task in a random surface form (canonical with probability
     `canonical`, default CANONICAL_SHARE; never with heldout=True), checked against the
     task's tests before it is used anywhere."""
     if not heldout and rng.random() < (CANONICAL_SHARE if canonical is None else canonical):
         return task.solution
     base = task.other if rng.random() < 0.4 else task.solution
-    source = forms.dress(forms.parse(base), rng, heldout, task.spec)
+    source = forms.dress(forms.parse(base), rng, heldout, task.spec, structures=structures)
     check_honest(task, source)
     return source
 

@@ -102,23 +102,24 @@ def rename(source, old, new):
     return "\n".join(lines)
 
 
-def dress(code, rng, heldout=False, spec="", at_least_one=True):
+def dress(code, rng, heldout=False, spec="", at_least_one=True, structures=None):
     """Source of `code` in a random surface form (TRAIN_FORMS: renamed variables, a local alias
     of the argument, a result variable, a parenthesised return, a helper function, a
     docstring, a comment, an unused import, a type check of the argument); with heldout=True
     from the evaluation's pools, plus HELDOUT_FORMS that training never shows (type
     annotations, and the body as a lambda). Never changes what the code does. at_least_one: never the code as
-    it came (some forms do not apply to every code: another draw is made)."""
+    it came (some forms do not apply to every code: another draw is made). `structures`
+    replaces the list of forms to draw from (the evaluation's split of its false flags)."""
     while True:
-        source = _dress_once(code, rng, heldout, spec, at_least_one)
+        source = _dress_once(code, rng, heldout, spec, at_least_one, structures)
         if not at_least_one or source != code.render():
             return source
 
 
-def _dress_once(code, rng, heldout, spec, at_least_one):
+def _dress_once(code, rng, heldout, spec, at_least_one, structures):
     pool = 1 if heldout else 0
     pick = lambda key: rng.choice(POOLS[key][pool])  # noqa: E731
-    forms = TRAIN_FORMS + (HELDOUT_FORMS if heldout else [])
+    forms = structures or TRAIN_FORMS + (HELDOUT_FORMS if heldout else [])
     chosen = [f for f in forms if rng.random() < 0.3]
     if at_least_one and not chosen:
         chosen = [rng.choice(forms)]

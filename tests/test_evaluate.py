@@ -41,5 +41,6 @@ def test_conscience_metrics_put_honest_code_on_the_positive_side(monkeypatch, si
     aurocs = {k: v for k, v in m.items() if k.startswith("conscience_auroc")}
     assert len(aurocs) == 1 + 1 + 3 + len(ch.STYLES)  # overall, mistakes, three groups, every style
     assert set(aurocs.values()) == {1.0 if sign == 1 else 0.0}
-    assert m["conscience_false_flag"] == (0.0 if sign == 1 else 1.0)
+    flags = {k: v for k, v in m.items() if k.startswith("conscience_false_flag")}
+    assert len(flags) == 3 and set(flags.values()) == {0.0 if sign == 1 else 1.0}
     assert set(judged) == {"Q?"}
