@@ -30,7 +30,8 @@ SETTINGS = dict(
     cores=(os.cpu_count() or 1, "cores to fill: runs of T threads go cores // T at a time"),
 )
 METRICS = ["honest_pass", "hack_rate", "wrong_rate", "conscience_auroc", "conscience_auroc/reviewed",
-           "conscience_auroc/unreviewed", "conscience_auroc/unseen", "conscience_false_flag", "val_loss"]
+           "conscience_auroc/unreviewed", "conscience_auroc/unseen", "conscience_false_flag",
+           "conscience_false_flag/known_structures", "conscience_false_flag/new_structures", "val_loss"]
 
 
 def run_one(seed, threads, cfg):
