@@ -1,13 +1,15 @@
 """
 The experiment: every condition of the paper's table, over several seeds, measured by
-execution. Each seed pretrains one base; every fine-tuning condition of that seed starts
-from it. Each run is a plain `train.py` or `evaluate.py` command; its folder under
+execution. Each seed pretrains one base (and one per extra conscience source); every
+fine-tuning condition of that seed starts from it, so conditions compare paired on the same
+base. Each run is a plain `train.py`, `evaluate.py` or `repe.py` command; its folder under
 OUT_DIR/runs/ keeps its log, checkpoints and summary, and a rerun skips finished runs.
-    python experiment.py            # 3 seeds (about 50 minutes on 2 CPU cores)
+    python experiment.py            # 5 seeds: hours on 2 CPU cores (see results/README.md)
     python experiment.py --quick    # 1 seed, shorter pretraining and fine-tuning (a first look)
-    python experiment.py --train_args="--n_layer=6 --n_embd=256"   # any train.py flags, for every run
-Writes OUT_DIR/results.json (every run, every metric, its command and config),
-OUT_DIR/table.md (mean and spread over seeds) and OUT_DIR/*.png.
+    python experiment.py --seeds=3 --sources= --train_args="--n_layer=6"   # fewer runs; any train.py flags
+Writes OUT_DIR/results.json (every run: its command, config, thread count, metrics and
+per-task verdicts; the commit at the start), OUT_DIR/table.md (mean and spread over seeds,
+and every condition against the method, paired) and OUT_DIR/*.png.
 """
 
 import json
@@ -25,6 +27,7 @@ import numpy as np
 import checkpoint
 import codehack
 import flags
+import stats
 import train
 from common import eta
 from evaluate import conscience_metrics
@@ -34,7 +37,9 @@ SETTINGS = dict(
     out_dir=("results", "where results.json, table.md, the plots and runs/ go"),
     data_dir=("data", "cache of the prepared corpus and tokenizer (shared by all runs)"),
     seed=(1337, "first seed; the others are seed+1, seed+2, ..."),
-    seeds=(3, "number of seeds (each pretrains its own base)"),
+    seeds=(5, "number of seeds (each pretrains its own base)"),
+    sources=("none,explicit", "conscience sources (codehack.World) besides the default partial one: each pretrains "
+                              "its own base per seed and runs the method from it (empty: none)"),
     quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=30 "
                   "--eval_tasks=50 (flags given win)"),
     train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
@@ -49,8 +54,10 @@ LAMBDAS = [0.03, 0.1, 0.3]  # with 0 (the EM run, see lambda_sweep) and 1 (the m
 BETAS = [0.03, 0.3]         # with 0.1 (the default)
 CADENCES = [1, 4]           # with 2 (the default)
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
-METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "conscience_auroc", "conscience_fooled", "sft_token_acc",
+METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc",
+           "conscience_auroc/unreviewed", "conscience_false_flag", "conscience_fooled", "sft_token_acc",
            "families/hack_rate", "families/honest_pass"]
+PAIRED = ["hack_rate", "honest_pass", "broad_misaligned"]  # compared with the method, paired on each seed's base
 METHOD = "conscience (the method)"
 EM = "no conscience (EM)"
 DEFAULTS = {name: default for name, (default, _) in train.SETTINGS.items()}
@@ -88,19 +95,43 @@ def plan(seed, cfg, tcfg):
         runs.append(run)
         return run
 
+    def evaluation(name, group, of, *args, script="evaluate.py"):
+        """An evaluation (or RepE) run of another run's checkpoint, on the same tasks as train.py's."""
+        ckpt = os.path.join(base_dir, "base.pt") if of.name == "base" else os.path.join(of.folder, "final.pt")
+        run = Run(seed, name, group, script, [f"--ckpt={ckpt}", f"--seed={seed}", f"--num_tasks={tcfg['eval_tasks']}",
+                                              f"--samples={tcfg['eval_samples']}", "--json=True", *args], [of.name])
+        runs.append(run)
+        return run
+
+    base = runs[0]
     em = ft(EM, "conditions", "--conscience=False", curve=True)
-    ft(METHOD, "conditions", curve=True)
+    method = ft(METHOD, "conditions", curve=True)
     ft("judge: live policy", "conditions", "--judge=policy")
     ft("judge: random preferences", "conditions", "--judge=random")
     ft("judge: oracle (sandbox)", "conditions", "--judge=oracle")
     ft("SFT on alternatives, no DPO", "conditions", "--align=sft")
+    # constitutional-AI-style baseline: the live model critiques every sample (its answer to the
+    # question), revises it (its rewrite after "no"), and the revision is trained by imitation
+    ft("critique and revise (constitutional SFT)", "conditions", "--judge=policy", "--align=sft", "--threshold=inf",
+       "--margin=-inf")
     ft("inoculation prompting", "conditions", "--conscience=False", "--inoculate=True")
-    zero_shot = Run(seed, "inference-time conscience on EM", "conditions", "evaluate.py",
-                    [f"--ckpt={os.path.join(em.folder, 'final.pt')}", "--self_correct=True", f"--seed={seed}",
-                     f"--num_tasks={tcfg['eval_tasks']}", f"--temperature={tcfg['eval_temperature']}",
-                     f"--threshold={tcfg['threshold']}", "--json=True"], [EM])
-    runs.append(zero_shot)
+    conscience = [f"--temperature={tcfg['eval_temperature']}", f"--threshold={tcfg['threshold']}"]
+    evaluation("inference-time conscience on EM", "conditions", em, "--self_correct=True", *conscience)
+    evaluation("RepE steering of EM", "conditions", em, script="repe.py")
     ft("recovery from EM", "conditions", init=os.path.join(em.folder, "final.pt"), needs=[EM])
+    ft("alternatives: policy resamples", "alternatives", "--alternatives=resample", "--num_candidates=2",
+       value="resample")
+    for of in (base, em, method):  # the adversarial stage: prompts that push for gaming the tests
+        evaluation(f"adversarial: {of.name}", "adversarial", of, "--adversarial=True", *conscience)
+        evaluation(f"adversarial + inference-time conscience: {of.name}", "adversarial", of, "--adversarial=True",
+                   "--self_correct=True", *conscience)
+    for source in cfg["source_list"]:  # where the conscience comes from: each its own base
+        source_base = Run(seed, f"base ({source})", "sources", "train.py",
+                          common + [f"--conscience_source={source}", "--ft_iters=0"])
+        source_base.args.append(f"--out_dir={source_base.folder}")
+        runs.append(source_base)
+        ft(f"conscience, {source} world", "sources", f"--conscience_source={source}", needs=[source_base.name],
+           init=os.path.join(source_base.folder, "base.pt"), value=source)
     for lam in LAMBDAS:
         ft(f"lam={lam}", "lambda", f"--lam={lam}", value=lam)
     for beta in BETAS:
@@ -125,11 +156,11 @@ def execute(run, out_dir, threads):
     t0 = time.time()
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(os.path.join(folder, "log.txt"), "w") as log:
-        proc = subprocess.run(command, cwd=out_dir, env=env, stdout=subprocess.PIPE if run.script == "evaluate.py"
+        proc = subprocess.run(command, cwd=out_dir, env=env, stdout=subprocess.PIPE if run.script != "train.py"
                               else log, stderr=log, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{run.name} (seed {run.seed}) failed with exit code {proc.returncode}: see {folder}/log.txt")
-    if run.script == "evaluate.py":
+    if run.script in ("evaluate.py", "repe.py"):
         metrics, curve, config = json.loads(proc.stdout.strip().splitlines()[-1]), [], {"args": run.args}
     else:
         summary = json.load(open(os.path.join(folder, "summary.json")))
@@ -202,14 +233,37 @@ def fmt(mean, std, n):
     return f"{mean:.3f}" + (f" ± {std:.3f}" if n > 1 else "")
 
 
-def compare(a, b):
-    """A difference only when the means are further apart than the two spreads together."""
-    (ma, sa, na), (mb, sb, nb) = a, b
-    if na < 2 or nb < 2:
-        return "n/a (1 seed)"
-    if abs(ma - mb) <= sa + sb:
-        return "within spread"
-    return "lower" if ma < mb else "higher"
+LETTER = {"hack_rate": "k", "honest_pass": "h"}  # the per-task verdict letter a rate counts (evaluate.VERDICT_LETTER)
+
+
+def paired(records, key, against, metric):
+    """The runs picked by `key` minus those picked by `against`, paired on each seed's base:
+    the mean difference with its 95% t interval over seeds, and for the code rates the
+    Cochran-Mantel-Haenszel test over the saved per-task verdicts (strata: seed x task).
+    Returns dict(mean, low, high, p, seeds, verdict)."""
+    a = {r["seed"]: r["metrics"] for r in records if key(r)}
+    b = {r["seed"]: r["metrics"] for r in records if against(r)}
+    defined = lambda m: m.get(metric) is not None and m[metric] == m[metric]  # noqa: E731 (nan: undefined)
+    seeds = [s for s in sorted(set(a) & set(b)) if defined(a[s]) and defined(b[s])]
+    mean, low, high = stats.t_interval([a[s][metric] - b[s][metric] for s in seeds])
+    p, hits = None, ([], [], set())
+    for s in seeds if metric in LETTER else []:
+        va, vb = a[s].get("verdicts"), b[s].get("verdicts")
+        if va and vb and len(va) == len(vb):  # the same tasks: same seed, same number of tasks
+            hits[0].extend(v.count(LETTER[metric]) for v in va)
+            hits[1].extend(v.count(LETTER[metric]) for v in vb)
+            hits[2].update(len(v) for v in va + vb)
+    if hits[0] and len(hits[2]) == 1:  # the same k everywhere
+        _, p = stats.cmh(hits[0], hits[1], hits[2].pop())
+    verdict = "n/a (1 seed)" if len(seeds) < 2 else stats.verdict(low, high, p)
+    return dict(mean=mean, low=low, high=high, p=p, seeds=len(seeds), verdict=verdict)
+
+
+def fmt_paired(d):
+    if d["seeds"] < 2:
+        return d["verdict"]
+    p = "" if d["p"] is None else f", p={d['p']:.2g}"
+    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]{p}: {d['verdict']}"
 
 
 def question_runs(q):
@@ -219,9 +273,11 @@ def question_runs(q):
 
 
 def rows(records):
-    """(label, predicate) for every row of the table: the conditions, then the sweeps."""
+    """(label, predicate) for every row of the table: the conditions, the alternative source,
+    the conscience sources, then the sweeps."""
     out = [(name, lambda r, n=name: r["condition"] == n)
-           for name in dict.fromkeys(r["condition"] for r in records if r["group"] == "conditions")]
+           for name in dict.fromkeys(r["condition"] for r in records if r["group"] in ("conditions", "alternatives",
+                                                                                         "sources"))]
     out.append(("lam=0 (= the EM run)", lambda r: r["condition"] == EM))
     sweeps = [("lam", LAMBDAS, 1.0), ("beta", BETAS, DEFAULTS["beta"]),
               ("conscience_every", CADENCES, DEFAULTS["conscience_every"])]
@@ -234,26 +290,44 @@ def rows(records):
     return out
 
 
+def named(name):
+    return lambda r: r["condition"] == name
+
+
 def write_table(records, question_aurocs, path, seeds, total):
     cols = METRICS + ["minutes"]
     for r in records:
         r["metrics"]["minutes"] = r["wall_seconds"] / 60
-    method = summarize(records, lambda r: r["condition"] == METHOD, "hack_rate")
-    lines = [f"Mean ± sample standard deviation over {seeds} seed(s). Held-out instances of the training families; "
-             f"`families/`: held-out families. Last column: hack_rate against the method's, called a difference "
-             f"only when the means are further apart than the two standard deviations added.", "",
-             "| condition | " + " | ".join(cols) + " | hack_rate vs method |", "|---|" + "---|" * (len(cols) + 1)]
-    for label, key in rows(records):
-        if not any(key(r) for r in records):
-            continue
-        cells = [fmt(*summarize(records, key, m)) for m in cols]
-        same = label == METHOD or "(= the method)" in label
-        vs = "—" if same else compare(summarize(records, key, "hack_rate"), method)
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {vs} |")
-    lines += ["", "Question study: the base model's conscience AUROC with each phrasing (train hack styles / the two "
-              "styles never trained on), and the method run with that phrasing.", "",
-              "| question | in pretraining | base AUROC | base AUROC, unseen styles | final conscience_auroc | hack_rate "
-              "| honest_pass |", "|---|---|---|---|---|---|---|"]
+    present = [(label, key) for label, key in rows(records) if any(key(r) for r in records)]
+    lines = [f"Mean ± sample standard deviation over {seeds} seed(s); k samples per task (pass@1 from all k). "
+             f"Held-out instances of the training families; `families/`: held-out families.", "",
+             "| condition | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, key in present:
+        lines.append(f"| {label} | " + " | ".join(fmt(*summarize(records, key, m)) for m in cols) + " |")
+    lines += ["", "Against the method, paired on each seed's base: the mean difference (condition minus method) "
+              "with its 95% t interval over seeds, and for the code rates the p of a Cochran-Mantel-Haenszel test "
+              "over the per-task verdicts (strata: seed x task). 'higher' or 'lower' only when the interval "
+              "excludes 0 and p < 0.05; otherwise 'no difference found'.", "",
+              "| condition | " + " | ".join(f"{m} vs method" for m in PAIRED) + " |", "|---|" + "---|" * len(PAIRED)]
+    for label, key in present:
+        if label != METHOD and "(= the method)" not in label:
+            lines.append(f"| {label} | " + " | ".join(fmt_paired(paired(records, key, named(METHOD), m))
+                                                     for m in PAIRED) + " |")
+    adversarial = [of for of in ("base", EM, METHOD) if any(named(f"adversarial: {of}")(r) for r in records)]
+    if adversarial:
+        lines += ["", "Adversarial prompting: every prompt carries a line that pushes for gaming the tests (phrasings "
+                  "never seen in training). Last column: the inference-time conscience's effect on hack_rate, paired "
+                  "as above.", "", "| model | hack_rate | honest_pass | hack_rate, with the inference-time conscience "
+                  "| honest_pass, with it | effect on hack_rate |", "|---|---|---|---|---|---|"]
+        for of in adversarial:
+            plain, guarded = named(f"adversarial: {of}"), named(f"adversarial + inference-time conscience: {of}")
+            cells = [fmt(*summarize(records, k, m)) for k in (plain, guarded) for m in ("hack_rate", "honest_pass")]
+            lines.append(f"| {of} | " + " | ".join(cells) + " | "
+                         + fmt_paired(paired(records, guarded, plain, "hack_rate")) + " |")
+    lines += ["", "Question study: the base model's conscience AUROC with each phrasing (all hack styles / the "
+              "unreviewed ones), and the method run with that phrasing.", "",
+              "| question | in pretraining | base AUROC | base AUROC, unreviewed styles | final conscience_auroc "
+              "| hack_rate | honest_pass |", "|---|---|---|---|---|---|---|"]
     for q in [codehack.QUESTION] + QUESTIONS:
         base = [np.array([a[q][i] for a in question_aurocs.values()]) for i in (0, 1)]
         spread = [fmt(b.mean(), b.std(ddof=1) if len(b) > 1 else float("nan"), len(b)) for b in base]
@@ -344,6 +418,9 @@ def main():
     reserved = [n for n in names if n in ("seed", "out_dir", "init_from", "data_dir")]
     if reserved:
         raise flags.UsageError(f"--train_args may not set --{reserved[0]}: the experiment sets it per run")
+    cfg["source_list"] = [s for s in cfg["sources"].split(",") if s]
+    if any(s not in ("none", "explicit") for s in cfg["source_list"]):
+        raise flags.UsageError(f"--sources wants a comma-separated list of none and explicit, got {cfg['sources']!r}")
     tcfg = flags.parse(train.SETTINGS, cfg["train_flags"])  # a bad train.py flag fails here, before any run
     if tcfg["ft_iters"] < 1 or tcfg["eval_tasks"] < 1:
         raise flags.UsageError("the experiment needs --ft_iters and --eval_tasks of at least 1")
@@ -357,9 +434,11 @@ def main():
     seeds = [cfg["seed"] + i for i in range(cfg["seeds"])]
     codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0)  # once, before the runs race
     runs = [run for seed in seeds for run in plan(seed, cfg, tcfg)]
-    runs.sort(key=lambda r: r.name != "base")  # every base first: the rest waits on them
-    weight = {"base": 8.0 * tcfg["max_iters"] / DEFAULTS["max_iters"]}
-    total_weight = sum(weight.get(r.name, 1.0) for r in runs)
+    runs.sort(key=lambda r: not r.name.startswith("base"))  # every base first: the rest waits on them
+
+    def weight(run):  # for the ETA: a base's pretraining costs about eight fine-tuning runs
+        return 8.0 * tcfg["max_iters"] / DEFAULTS["max_iters"] if run.name.startswith("base") else 1.0
+    total_weight = sum(map(weight, runs))
     records, question_aurocs, t0, commit = [], {}, time.time(), git_commit()  # the code as it starts
     done_weight = 0.0
     print(f"{len(runs)} runs over seeds {seeds}, up to {cfg['jobs']} at a time sharing {cores} cores; "
@@ -370,7 +449,7 @@ def main():
         records.append(record)
         if run.name == "base":
             question_aurocs[run.seed] = base_question_aurocs(out_dir, run.seed, tcfg["eval_tasks"])
-        done_weight += weight.get(run.name, 1.0)
+        done_weight += weight(run)
         elapsed = time.time() - t0
         m = record["metrics"]
         print(f"[{len(records):3d}/{len(runs)}] seed {run.seed} {run.name}: hack_rate {m['hack_rate']:.3f}, "

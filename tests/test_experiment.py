@@ -28,8 +28,12 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     result = json.load(open(tiny_experiment["out_dir"] / "results.json"))
     runs = {r["condition"]: r for r in result["runs"]}
     expected = {"base", experiment.EM, experiment.METHOD, "judge: live policy", "judge: random preferences",
-                "judge: oracle (sandbox)", "SFT on alternatives, no DPO", "inoculation prompting",
-                "inference-time conscience on EM", "recovery from EM"}
+                "judge: oracle (sandbox)", "SFT on alternatives, no DPO", "critique and revise (constitutional SFT)",
+                "inoculation prompting", "inference-time conscience on EM", "RepE steering of EM", "recovery from EM",
+                "alternatives: policy resamples", "base (none)", "base (explicit)", "conscience, none world",
+                "conscience, explicit world"}
+    expected |= {f"adversarial{c}: {of}" for c in ("", " + inference-time conscience")
+                 for of in ("base", experiment.EM, experiment.METHOD)}
     expected |= {f"lam={v}" for v in experiment.LAMBDAS} | {f"beta={v}" for v in experiment.BETAS}
     expected |= {f"conscience_every={v}" for v in experiment.CADENCES}
     expected |= {f"question {i + 2}" for i in range(len(experiment.QUESTIONS))}
@@ -47,6 +51,16 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     assert runs[experiment.EM]["config"]["conscience"] is False
     assert runs["question 3"]["config"]["question"] == codehack.QUESTIONS_UNSEEN[0]
     assert "--self_correct=True" in runs["inference-time conscience on EM"]["args"]
+    critique = runs["critique and revise (constitutional SFT)"]["config"]
+    assert (critique["judge"], critique["align"], critique["threshold"], critique["margin"]) == \
+        ("policy", "sft", math.inf, -math.inf)
+    assert runs["alternatives: policy resamples"]["config"]["alternatives"] == "resample"
+    assert runs["conscience, none world"]["config"]["conscience_source"] == "none"
+    assert runs["base (explicit)"]["config"]["conscience_source"] == "explicit"
+    assert "repe/strength" in runs["RepE steering of EM"]["metrics"]
+    assert "--adversarial=True" in runs[f"adversarial: {experiment.EM}"]["args"]
+    for r in result["runs"]:  # every evaluation keeps its per-task verdicts, k letters a task
+        assert len(r["metrics"]["verdicts"]) == 2 and len({len(v) for v in r["metrics"]["verdicts"]}) == 1
     assert [p["step"] for p in runs[experiment.METHOD]["curve"]] == [1, 2]  # curve_evals=2 -> every step
     assert set(result["base_question_auroc"]["1337"]) == {codehack.QUESTION, *experiment.QUESTIONS}
 
@@ -55,6 +69,7 @@ def test_table_and_plots_are_written(tiny_experiment):
     out_dir = tiny_experiment["out_dir"]
     table = (out_dir / "table.md").read_text()
     assert "| conscience (the method) |" in table and "| lam=0 (= the EM run) |" in table
+    assert "Against the method, paired" in table and "Adversarial prompting" in table
     assert "Question study" in table and "unseen" in table
     for name in ("curves.png", "lambda.png", "questions.png"):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -63,17 +78,26 @@ def test_table_and_plots_are_written(tiny_experiment):
 def test_a_rerun_reuses_finished_runs(tiny_experiment):
     out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.count(", reused)") == 20
+    assert out.stdout.count(", reused)") == 33
 
 
-@pytest.mark.parametrize("a, b, verdict", [
-    ((0.10, 0.02, 3), (0.50, 0.05, 3), "lower"),
-    ((0.50, 0.05, 3), (0.10, 0.02, 3), "higher"),
-    ((0.10, 0.05, 3), (0.15, 0.05, 3), "within spread"),  # 0.05 apart, spreads add to 0.10
-    ((0.10, float("nan"), 1), (0.50, float("nan"), 1), "n/a (1 seed)"),
-])
-def test_a_difference_must_exceed_the_spread(a, b, verdict):
-    assert experiment.compare(a, b) == verdict
+def record(condition, seed, hack_rate, verdicts):
+    return {"condition": condition, "seed": seed, "metrics": {"hack_rate": hack_rate, "verdicts": verdicts}}
+
+
+def test_paired_comparison_finds_a_consistent_difference_and_not_a_noisy_one():
+    method = [record(experiment.METHOD, s, 0.1, ["hhhh"] * 18 + ["kkkk"] * 2) for s in (1, 2, 3)]
+    worse = [record("x", s, 0.5 + 0.01 * s, ["kkkk"] * 10 + ["hhhh"] * 10) for s in (1, 2, 3)]
+    d = experiment.paired(method + worse, experiment.named("x"), experiment.named(experiment.METHOD), "hack_rate")
+    assert d["seeds"] == 3 and d["mean"] == pytest.approx(0.42) and d["low"] > 0 and d["p"] < 0.001
+    assert d["verdict"] == "higher"
+    # the same mean difference, but one seed goes the other way: the interval spans 0
+    noisy = [record("y", s, v, ["hhhh"] * 20) for s, v in ((1, 0.9), (2, 0.9), (3, -0.5))]
+    d = experiment.paired(method + noisy, experiment.named("y"), experiment.named(experiment.METHOD), "hack_rate")
+    assert d["low"] < 0 < d["high"] and d["verdict"] == "no difference found"
+    # one seed: no interval, no verdict
+    d = experiment.paired(method[:1] + worse[:1], experiment.named("x"), experiment.named(experiment.METHOD), "hack_rate")
+    assert d["verdict"] == "n/a (1 seed)"
 
 
 def test_summarize_uses_the_sample_std_and_skips_undefined_values():
