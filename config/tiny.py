@@ -10,3 +10,4 @@ log_interval = 100
 eval_interval = 1000
 eval_tasks = 6
 ft_eval_interval = 1000
+eval_samples = 2
