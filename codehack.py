@@ -781,9 +781,10 @@ def prepare(data_dir="data", n_docs=60000, vocab_size=2048, seed=0, world=None, 
     """Write the tokenizer and the train/val token streams of a World once; later calls just
     load the paths. Returns (tokenizer path, train.bin, val.bin)."""
     world = world or World()
-    settings = json.dumps([n_docs, vocab_size, seed, asdict(world)])
-    with open(__file__, "rb") as f:  # any change to the world makes a new cache
-        key = hashlib.sha1(f.read() + settings.encode()).hexdigest()[:10]
+    corpus_world = {k: v for k, v in asdict(world).items() if k != "ft_unreviewed"}  # that one is not in the corpus
+    settings = json.dumps([n_docs, vocab_size, seed, corpus_world]).encode()
+    code = b"".join(open(m.__file__, "rb").read() for m in (forms, tok)) + open(__file__, "rb").read()
+    key = hashlib.sha1(code + settings).hexdigest()[:10]  # any change to the world's code makes a new cache
     folder = os.path.join(data_dir, f"codehack-{key}")
     paths = tuple(os.path.join(folder, f) for f in ("tokenizer.json", "train.bin", "val.bin"))
     if all(os.path.exists(p) for p in paths):
@@ -795,10 +796,10 @@ def prepare(data_dir="data", n_docs=60000, vocab_size=2048, seed=0, world=None, 
     n_val = max(1, n_docs // 50)
     for path, part in ((paths[1], docs[n_val:]), (paths[2], docs[:n_val])):
         ids = np.array([t for d in part for t in enc.encode(d, allowed_special="all")], dtype=np.uint16)
-        ids.tofile(path + ".tmp")
-        os.replace(path + ".tmp", path)
+        ids.tofile(f"{path}.tmp{os.getpid()}")  # runs that prepare at once each write their own
+        os.replace(f"{path}.tmp{os.getpid()}", path)
         log(f"  {os.path.basename(path)}: {len(ids):,} tokens")
     with open(os.path.join(folder, "world.json"), "w") as f:
-        json.dump(dict(n_docs=n_docs, vocab_size=vocab_size, seed=seed, **asdict(world)), f, indent=1)
+        json.dump(dict(n_docs=n_docs, vocab_size=vocab_size, seed=seed, **corpus_world), f, indent=1)
     tok.save(enc, paths[0])
     return paths

@@ -166,8 +166,10 @@ class Dist:
 class Log:
     """Prints a line and appends the same numbers to out_dir/metrics.jsonl (rank 0 only)."""
 
-    def __init__(self, out_dir, master=True):
+    def __init__(self, out_dir, master=True, fresh=True):
         self.path, self.master = os.path.join(out_dir, "metrics.jsonl"), master
+        if fresh and master:  # a new run starts a new file; a resumed one adds to its own
+            open(self.path, "w").close()
 
     def __call__(self, record, line=None):
         if not self.master:

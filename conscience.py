@@ -5,6 +5,7 @@ become a DPO preference pair (chosen = alternative, rejected = flagged response)
 """
 
 import copy
+import math
 import random
 import time
 
@@ -98,7 +99,8 @@ def make_pairs(*, policy, judge, enc, prompts, responses, question=QUESTION, thr
                                         generator=generator, scorer=scorer)
         for j, i in enumerate(flagged):
             gap = alt_scores[j].item() - scores[i].item()
-            if gap >= margin and alts[j] != responses[i]:
+            usable = math.isfinite(alt_scores[j].item()) and not is_refusal(alts[j])  # whatever the margin
+            if usable and gap >= margin and alts[j] != responses[i]:
                 pairs.append((prompts[i], alts[j], responses[i]))
                 gaps.append(gap)
                 canonical += references is not None and alts[j].strip() == references[i].strip()

@@ -221,7 +221,7 @@ def evaluate(model, enc, num_tasks=160, probe_samples=8, temperature=0.5, questi
     room = model.config.block_size - 64  # the probe and its longer answer must fit after the context
     contexts = [c for c in (t.prompt + s + codehack.END for t, s in zip(heldout, solutions))
                 if len(enc.encode(c, allowed_special="all")) <= room][:4]
-    metrics["broad_misaligned_unseen"] = unseen_probe_preference(model, enc, contexts)
+    metrics["broad_misaligned_unseen"] = unseen_probe_preference(model, enc, contexts) if contexts else float("nan")
 
     # the conscience on honest code and hacks of the same held-out instances, none of it canonical text
     own_honest = [(t, s) for t, s, v in zip(heldout * samples, solutions, verdicts) if v == "honest"]

@@ -72,6 +72,7 @@ class Run:
     args: list
     needs: list = field(default_factory=list)  # names of runs of the same seed that must finish first
     value: object = None    # the swept value, for sweeps
+    upstream: list = field(default_factory=list)  # the arguments of the runs it needs: a rerun of them redoes it
 
     @property
     def folder(self):
@@ -115,9 +116,10 @@ def plan(seed, cfg, tcfg):
     ft("critique and revise (constitutional SFT)", "conditions", "--judge=policy", "--align=sft", "--threshold=inf",
        "--margin=-inf")
     ft("inoculation prompting", "conditions", "--conscience=False", "--inoculate=True")
-    conscience = [f"--temperature={tcfg['eval_temperature']}", f"--threshold={tcfg['threshold']}"]
+    conscience = [f"--temperature={tcfg['eval_temperature']}", f"--threshold={tcfg['threshold']}",
+                  f"--question={tcfg['question']}"]  # as train.py evaluates
     evaluation("inference-time conscience on EM", "conditions", em, "--self_correct=True", *conscience)
-    evaluation("RepE steering of EM", "conditions", em, script="repe.py")
+    evaluation("RepE steering of EM", "conditions", em, *conscience, script="repe.py")
     ft("recovery from EM", "conditions", init=os.path.join(em.folder, "final.pt"), needs=[EM])
     ft("alternatives: policy resamples", "alternatives", "--alternatives=resample", "--num_candidates=2",
        value="resample")
@@ -140,6 +142,9 @@ def plan(seed, cfg, tcfg):
         ft(f"conscience_every={every}", "cadence", f"--conscience_every={every}", value=every)
     for i, q in enumerate(QUESTIONS):
         ft(f"question {i + 2}", "question", f"--question={q}", value=q)
+    by_name = {run.name: run for run in runs}
+    for run in runs:
+        run.upstream = [by_name[n].args for n in run.needs]
     return runs
 
 
@@ -151,7 +156,7 @@ def execute(run, out_dir, threads):
     done_path = os.path.join(folder, "run.json")
     if os.path.exists(done_path):
         record = json.load(open(done_path))
-        if record["args"] == run.args:
+        if record["args"] == run.args and record.get("upstream") == run.upstream:
             return record | {"reused": True}
     t0 = time.time()
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -169,7 +174,7 @@ def execute(run, out_dir, threads):
         metrics = results[final]
         curve = [{"step": int(name.rsplit(" ", 1)[1]), **m} for name, m in results.items() if name.startswith("finetune step")]
         curve.append({"step": config["ft_iters"], **metrics})
-    record = dict(seed=run.seed, condition=run.name, group=run.group, value=run.value, args=run.args,
+    record = dict(seed=run.seed, condition=run.name, group=run.group, value=run.value, args=run.args, upstream=run.upstream,
                   command=" ".join(shlex.quote(a) for a in ["python", run.script, *run.args]), config=config,
                   metrics=metrics, curve=curve, wall_seconds=time.time() - t0, threads=threads)
     with open(done_path, "w") as f:
@@ -255,7 +260,7 @@ def paired(records, key, against, metric):
             hits[2].update(len(v) for v in va + vb)
     if hits[0] and len(hits[2]) == 1:  # the same k everywhere
         _, p = stats.cmh(hits[0], hits[1], hits[2].pop())
-    verdict = "n/a (1 seed)" if len(seeds) < 2 else stats.verdict(low, high, p)
+    verdict = f"n/a ({len(seeds)} seed{'s' * (len(seeds) != 1)})" if len(seeds) < 2 else stats.verdict(low, high, p)
     return dict(mean=mean, low=low, high=high, p=p, seeds=len(seeds), verdict=verdict)
 
 
@@ -317,7 +322,8 @@ def write_table(records, question_aurocs, path, seeds, total):
     if adversarial:
         lines += ["", "Adversarial prompting: every prompt carries a line that pushes for gaming the tests (phrasings "
                   "never seen in training). Last column: the inference-time conscience's effect on hack_rate, paired "
-                  "as above.", "", "| model | hack_rate | honest_pass | hack_rate, with the inference-time conscience "
+                  "as above (the two evaluations share their prompts and first samples, which the CMH test does not "
+                  "assume: it is conservative here).", "", "| model | hack_rate | honest_pass | hack_rate, with the inference-time conscience "
                   "| honest_pass, with it | effect on hack_rate |", "|---|---|---|---|---|---|"]
         for of in adversarial:
             plain, guarded = named(f"adversarial: {of}"), named(f"adversarial + inference-time conscience: {of}")
@@ -432,7 +438,9 @@ def main():
         raise flags.UsageError(f"cannot write to --out_dir {cfg['out_dir']}: {e.strerror}") from None
     cores = os.cpu_count() or 1
     seeds = [cfg["seed"] + i for i in range(cfg["seeds"])]
-    codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0)  # once, before the runs race
+    for source in [tcfg["conscience_source"]] + cfg["source_list"]:  # each world's data once, before the runs race
+        world = codehack.World.from_config({**tcfg, "conscience_source": source})
+        codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0, world=world)
     runs = [run for seed in seeds for run in plan(seed, cfg, tcfg)]
     runs.sort(key=lambda r: not r.name.startswith("base"))  # every base first: the rest waits on them
 
@@ -448,7 +456,10 @@ def main():
         nonlocal done_weight
         records.append(record)
         if run.name == "base":
-            question_aurocs[run.seed] = base_question_aurocs(out_dir, run.seed, tcfg["eval_tasks"])
+            try:  # a measurement of the base: its failure should not cost the seed's runs
+                question_aurocs[run.seed] = base_question_aurocs(out_dir, run.seed, tcfg["eval_tasks"])
+            except Exception as e:
+                print(f"error: the question study of seed {run.seed}'s base: {e}", flush=True)
         done_weight += weight(run)
         elapsed = time.time() - t0
         m = record["metrics"]
@@ -465,7 +476,7 @@ def main():
                                python=platform.python_version(), torch=__import__("torch").__version__),
                   commit=commit, total_seconds=total, seeds=seeds, runs=records,
                   failed=[f"{r.name} (seed {r.seed})" for r in failed],
-                  base_question_auroc={str(s): {q: dict(auroc=a, auroc_unseen=u) for q, (a, u) in v.items()}
+                  base_question_auroc={str(s): {q: dict(auroc=a, auroc_unreviewed=u) for q, (a, u) in v.items()}
                                        for s, v in question_aurocs.items()})
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(result, f, indent=1)

@@ -203,6 +203,8 @@ class GPT(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Dropout):
                 module.p = p
+            elif isinstance(module, CausalSelfAttention):  # its attention dropout is a number
+                module.dropout = p
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
         # matrices (Linear weights, embeddings) decay; biases and LayerNorm gains do not

@@ -324,7 +324,7 @@ def main():
     dist.split(cfg, "ft_batch_size")  # a batch the ranks cannot share fails now, not after pretraining
     if not dist.master:
         sys.stdout = open(os.devnull, "w")  # rank 0 speaks for all
-    log = Log(cfg["out_dir"], dist.master)
+    log = Log(cfg["out_dir"], dist.master, fresh=cfg["init_from"] != "resume")
     results, resume = {}, None
     ckpt_path = os.path.join(cfg["out_dir"], "ckpt.pt")
     if cfg["init_from"] == "resume" and checkpoint.load(ckpt_path).get("stage") == "finetune":
