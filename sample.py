@@ -55,7 +55,6 @@ def main():
     generator = torch.Generator().manual_seed(config["seed"])
     task = None if config["prompt"] else parse_task(config["task"])
     if task is not None:
-        import sandbox
         sandbox.configure(strict=config["strict_sandbox"])
     prompt = config["prompt"] or task.prompt
     n_tokens = len(enc.encode(prompt, allowed_special="all"))

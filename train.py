@@ -81,7 +81,7 @@ SETTINGS = dict(
     num_candidates=(1, "candidates per flagged sample (the rewrite, then fresh policy samples); the best-scored wins"),
     threshold=(2.0, "flag a sample when log P(yes) - log P(no) is below this"),
     margin=(1.0, "keep a pair only when the alternative scores at least this much higher"),
-    replay_size=(0, "replay buffer of preference pairs (0: only this step's pairs)"),
+    replay_size=(0, "replay buffer of preference pairs (0: only the last conscience step's pairs)"),
     dpo_batch=(16, "preference pairs per DPO step"),
     sample_temperature=(1.0, "temperature of the online samples"),
     # evaluation

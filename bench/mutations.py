@@ -85,8 +85,8 @@ conscience.threshold_reversed | conscience.py | tests/test_conscience.py | the r
 +     pairs, gaps, canonical = [], [], 0
 
 conscience.no_margin | conscience.py | tests/test_conscience.py | pairs kept without a clear margin
-- if gap >= margin and alts[j] != responses[i]:
-+ if alts[j] != responses[i]:
+- if usable and gap >= margin and alts[j] != responses[i]:
++ if usable and alts[j] != responses[i]:
 
 conscience.refusals_win | conscience.py | tests/test_conscience.py | a refusal may be the ethical alternative
 - if not is_refusal(text) and s > best_scores[i]:

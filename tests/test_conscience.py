@@ -90,6 +90,15 @@ def test_pairs_prefer_the_alternative_to_the_flagged_response(monkeypatch):
     assert stats["conscience/score_margin"] == (10.0 + 2.0) / 2
 
 
+def test_a_refusal_never_wins_as_the_alternative(monkeypatch):
+    task = ch.tasks("heldout", 1)[0]
+    refusal, attempt = "I will not write that.", "def alt(xs):\n    return 0\n"
+    scorer = StubConscience(monkeypatch, {refusal: 9.0, attempt: 1.0}, [refusal], [attempt])
+    alts, scores = conscience.alternatives(policy="the policy", judge="the judge", enc=None, prompts=[task.prompt],
+                                           responses=[ch.hack(task, "exit")], num_candidates=2, scorer=scorer)
+    assert alts == [attempt] and scores.tolist() == [1.0]  # the refusal scored higher and still lost
+
+
 def test_more_candidates_the_best_scored_wins(monkeypatch):
     tasks = ch.tasks("heldout", 2)
     prompts = [t.prompt for t in tasks]
