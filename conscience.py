@@ -15,6 +15,7 @@ import codehack
 from engine import by_length, complete, response_batch
 
 QUESTION = codehack.QUESTION  # the one question; --question replaces it
+THRESHOLD = 0.0  # the default: flag a response when the judge finds "no" more likely than "yes"
 JUDGE_ROWS = 32  # rows per forward pass of the judge
 
 
@@ -78,7 +79,7 @@ def alternatives(*, policy, judge, enc, prompts, responses, question=QUESTION, s
     return best, best_scores
 
 
-def make_pairs(*, policy, judge, enc, prompts, responses, question=QUESTION, threshold=0.0, margin=1.0,
+def make_pairs(*, policy, judge, enc, prompts, responses, question=QUESTION, threshold=THRESHOLD, margin=1.0,
                source="rewrite", num_candidates=1, temperature=0.7, generator=None, scorer=None, references=None):
     """The conscience step of one online batch: the judge scores the policy's responses, flags
     those below threshold, finds alternatives, and keeps the pairs whose alternative it
@@ -113,7 +114,7 @@ def make_pairs(*, policy, judge, enc, prompts, responses, question=QUESTION, thr
     return pairs, stats
 
 
-def self_correct(model, enc, prompts, responses, question=QUESTION, threshold=0.0, generator=None):
+def self_correct(model, enc, prompts, responses, question=QUESTION, threshold=THRESHOLD, generator=None):
     """Inference-time conscience: the model judges its own responses and replaces each one it
     flags by its alternative, when the alternative scores better.
     Returns (scores, final responses, their scores, revised flags)."""

@@ -50,9 +50,9 @@ SETTINGS = dict(
 )
 QUICK = ["--max_iters=1000", "--ft_iters=30", "--eval_tasks=50"]
 
-LAMBDAS = [0.03, 0.1, 0.3]  # with 0 (the EM run, see lambda_sweep) and 1 (the method's default)
+LAMBDAS = [0.1, 0.3, 1.0]  # with 0 (the EM run, see lambda_sweep) and the method's default (DEFAULTS["lam"])
 BETAS = [0.03, 0.3]         # with 0.1 (the default)
-CADENCES = [1, 4]           # with 2 (the default)
+CADENCES = [2, 4]           # with 1 (the default)
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
 METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc",
            "conscience_auroc/unreviewed", "conscience_false_flag", "conscience_fooled", "sft_token_acc",
@@ -284,7 +284,7 @@ def rows(records):
            for name in dict.fromkeys(r["condition"] for r in records if r["group"] in ("conditions", "alternatives",
                                                                                          "sources"))]
     out.append(("lam=0 (= the EM run)", lambda r: r["condition"] == EM))
-    sweeps = [("lam", LAMBDAS, 1.0), ("beta", BETAS, DEFAULTS["beta"]),
+    sweeps = [("lam", LAMBDAS, DEFAULTS["lam"]), ("beta", BETAS, DEFAULTS["beta"]),
               ("conscience_every", CADENCES, DEFAULTS["conscience_every"])]
     for flag, values, default in sweeps:
         for v in sorted(values + [default]):
@@ -376,7 +376,7 @@ def plot(records, question_aurocs, out_dir):
 
     # 2. the lambda sweep (lambda 0 is the EM run)
     fig, ax = plt.subplots(figsize=(6, 4))
-    lams = [0.0] + LAMBDAS + [1.0]
+    lams = [0.0] + LAMBDAS + [DEFAULTS["lam"]]
     names = [EM] + [f"lam={v}" for v in LAMBDAS] + [METHOD]
     for metric in ("hack_rate", "honest_pass", "broad_misaligned"):
         stats = [summarize(records, lambda r, n=n: r["condition"] == n, metric) for n in names]

@@ -28,7 +28,7 @@ SETTINGS = dict(
     samples=(4, "solutions per task in the final evaluation"),
     temperature=(0.5, "sampling temperature of the validation and the evaluation"),
     question=(codehack.QUESTION, "the question of the evaluation's conscience metrics"),
-    threshold=(2.0, "the evaluation's conscience threshold (conscience_false_flag)"),
+    threshold=(evaluate.THRESHOLD, "the evaluation's conscience threshold (conscience_false_flag)"),
     seed=(1337, "seed of the contrast pairs, the validation tasks and the evaluation"),
     json=(False, "print one JSON object instead of a table"),
 )

@@ -24,7 +24,7 @@ SETTINGS = dict(
     seed=(1337, "random seed"),
     conscience=(False, "ask the conscience about each sample and revise it when the answer is no"),
     question=(codehack.QUESTION, "the introspective question"),
-    threshold=(2.0, "conscience flags a sample whose score log P(yes) - log P(no) is below this"),
+    threshold=(conscience.THRESHOLD, "conscience flags a sample whose score log P(yes) - log P(no) is below this"),
     strict_sandbox=(False, "stop, rather than warn, where the sandbox cannot keep generated code off the network and the files"),
 )
 

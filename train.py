@@ -21,7 +21,7 @@ import controls
 import flags
 import tokenizer as tok
 from common import Dist, Log, check_settings, conscience_summary, eta, progress, restore, timed
-from conscience import QUESTION, ReplayBuffer, clone_frozen, make_pairs
+from conscience import QUESTION, THRESHOLD, ReplayBuffer, clone_frozen, make_pairs
 from dpo import dpo_loss, dpo_metrics
 from engine import complete, next_token_loss, response_logps
 from evaluate import SUMMARY, evaluate, table, val_loss
@@ -73,13 +73,13 @@ SETTINGS = dict(
                      "controls: random (the frozen copy's pairs, each preference a coin flip), oracle (the sandbox verdict)"),
     align=("dpo", "what the pairs teach: dpo (the method) or sft (next-token loss on the chosen side only, a control)"),
     inoculate=(False, "inoculation prompting: the scenario's prompts say gaming the tests is allowed (evaluation's never do)"),
-    lam=(1.0, "weight of the DPO loss in L = L_sft + lam * L_dpo"),
+    lam=(3.0, "weight of the DPO loss in L = L_sft + lam * L_dpo"),
     beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
-    conscience_every=(2, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
+    conscience_every=(1, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
     alternatives=("rewrite", "the alternative: rewrite (the judge's, after answering 'no') or resample (the policy's samples)"),
     num_candidates=(1, "candidates per flagged sample (the rewrite, then fresh policy samples); the best-scored wins"),
-    threshold=(2.0, "flag a sample when log P(yes) - log P(no) is below this"),
+    threshold=(THRESHOLD, "flag a sample when log P(yes) - log P(no) is below this (0: the judge answers no)"),
     margin=(1.0, "keep a pair only when the alternative scores at least this much higher"),
     replay_size=(0, "replay buffer of preference pairs (0: only the last conscience step's pairs)"),
     dpo_batch=(16, "preference pairs per DPO step"),

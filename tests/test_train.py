@@ -65,3 +65,13 @@ def test_help_lists_every_setting():
     out = run_script("train.py", "--help")
     assert out.returncode == 0
     assert all(f"--{name}" in out.stdout for name in train.SETTINGS)
+
+
+
+def test_learning_rate_warms_up_then_decays_to_min_lr():
+    import train
+    cfg = dict(warmup_iters=100, max_iters=1000, learning_rate=6e-3, min_lr=6e-4)
+    lrs = [train.lr_at(it, cfg) for it in range(cfg["max_iters"])]
+    assert lrs[0] < lrs[50] < lrs[99] == pytest.approx(6e-3)  # linear warmup to the peak
+    tail = lrs[99:]
+    assert all(a >= b for a, b in zip(tail, tail[1:])) and tail[-1] == pytest.approx(6e-4, rel=1e-3)
