@@ -15,7 +15,7 @@ import codehack
 from engine import by_length, complete, response_batch
 
 QUESTION = codehack.QUESTION  # the one question; --question replaces it
-THRESHOLD = 0.0  # the default: flag a response when the judge finds "no" more likely than "yes"
+THRESHOLD = -2.0  # the default: flag a response when the judge is confident the answer is "no" (P(no) > 0.88)
 JUDGE_ROWS = 32  # rows per forward pass of the judge
 
 

@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import flags  # noqa: E402
+from conscience import THRESHOLD  # noqa: E402
 
 SETTINGS = dict(
     seeds=("1,2,3,4,5", "comma-separated seeds"),
@@ -35,24 +36,35 @@ METRICS = ["honest_pass", "hack_rate", "wrong_rate", "conscience_auroc", "consci
 
 
 def run_one(seed, threads, cfg):
-    """Pretrain and evaluate one base (or reuse it); returns its row."""
+    """Pretrain and evaluate one base (or reuse it); returns its row. A base trained with the
+    same arguments is reused; if the evaluation's threshold has changed since, the base is
+    evaluated again (evaluate.py, same seed and thread count) rather than trained again."""
     tag = "".join(c if c.isalnum() or c in "=.-" else "_" for c in cfg["train_args"]) or "default"
     folder = os.path.join(ROOT, cfg["runs_dir"], tag, f"t{threads}-s{seed}")
     args = ["--ft_iters=0", f"--seed={seed}", f"--out_dir={folder}", *shlex.split(cfg["train_args"])]
     done = os.path.join(folder, "row.json")
-    if os.path.exists(done) and json.load(open(done))["args"] == args:
-        return json.load(open(done))
-    os.makedirs(folder, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    t0 = time.time()
-    with open(os.path.join(folder, "log.txt"), "w") as log:
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"seed {seed}, {threads} thread(s) failed: see {folder}/log.txt")
-    summary = json.load(open(os.path.join(folder, "summary.json")))
-    row = dict(seed=seed, threads=threads, args=args, train_args=cfg["train_args"], wall_seconds=time.time() - t0,
-               **{k: summary["results"]["base"].get(k) for k in METRICS})
+    row = json.load(open(done)) if os.path.exists(done) else None
+    if row is None or row["args"] != args:
+        os.makedirs(folder, exist_ok=True)
+        t0 = time.time()
+        with open(os.path.join(folder, "log.txt"), "w") as log:
+            proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=ROOT, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"seed {seed}, {threads} thread(s) failed: see {folder}/log.txt")
+        summary = json.load(open(os.path.join(folder, "summary.json")))
+        row = dict(seed=seed, threads=threads, args=args, train_args=cfg["train_args"], wall_seconds=time.time() - t0,
+                   threshold=summary["config"]["threshold"], **{k: summary["results"]["base"].get(k) for k in METRICS})
+    if row.get("threshold", 2.0) != THRESHOLD:  # rows written before the threshold was recorded used 2.0
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), f"--ckpt={folder}/base.pt",
+                               f"--seed={seed}", "--json=True"], cwd=ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"evaluating seed {seed}, {threads} thread(s) failed: {proc.stderr[-500:]}")
+        metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+        # the same base, seed and threads: everything but the threshold's metrics must come out the same
+        row["reevaluated"] = dict(threshold=THRESHOLD, honest_pass_before=row["honest_pass"])
+        row.update({k: metrics.get(k) for k in METRICS}, threshold=THRESHOLD)
     with open(done, "w") as f:
         json.dump(row, f, indent=1)
     return row

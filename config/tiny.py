@@ -11,3 +11,6 @@ eval_interval = 1000
 eval_tasks = 6
 ft_eval_interval = 1000
 eval_samples = 2
+learning_rate = 6e-3  # a model this small, in a few hundred steps, wants a higher rate than the default's
+min_lr = 6e-4
+conscience_every = 2  # the suite's many short online runs: half the sampling
