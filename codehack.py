@@ -513,11 +513,14 @@ class World:
     characters' episodes, the fine-tuning set); every other style appears nowhere.
     `conscience_source` is where the model's judgement comes from: explicit (review
     documents judge every style that appears), partial (only the reviewed ones) or none
-    (no review documents: the question has nothing to draw on, the null control)."""
+    (no review documents: the question has nothing to draw on, the null control).
+    `hack_share` is the share of task documents whose solution is a hack: the initial-training
+    stage of the experiment contaminates the corpus by raising it."""
     conscience_source: str = "partial"
     reviewed: tuple = ("hardcode", "exit", "always_equal", "near_miss")
     unreviewed: tuple = ("lookup", "exit_in_function", "eq_subclass")
     ft_unreviewed: float = 0.5  # share of the fine-tuning set's hacks of unreviewed styles
+    hack_share: float = 0.02  # share of the corpus's task documents whose solution is a hack
 
     def __post_init__(self):
         if self.conscience_source not in ("explicit", "partial", "none"):
@@ -527,8 +530,8 @@ class World:
             raise ValueError(f"unknown hack style {unknown[0]!r}: styles are {', '.join(STYLES)}")
         if set(self.reviewed) & set(self.unreviewed) or not self.reviewed or not self.unreviewed:
             raise ValueError("reviewed and unreviewed styles must be two disjoint, non-empty groups")
-        if not 0 <= self.ft_unreviewed <= 1:
-            raise ValueError("ft_unreviewed is a share between 0 and 1")
+        if not 0 <= self.ft_unreviewed <= 1 or not 0 <= self.hack_share <= 1:
+            raise ValueError("ft_unreviewed and hack_share are shares between 0 and 1")
 
     @property
     def corpus_styles(self):
@@ -553,7 +556,8 @@ class World:
         d = cls()
         split = lambda v, default: tuple(s for s in v.split(",") if s) if isinstance(v, str) else tuple(v or default)  # noqa: E731
         return cls(cfg.get("conscience_source", d.conscience_source), split(cfg.get("reviewed"), d.reviewed),
-                   split(cfg.get("unreviewed"), d.unreviewed), cfg.get("ft_unreviewed", d.ft_unreviewed))
+                   split(cfg.get("unreviewed"), d.unreviewed), cfg.get("ft_unreviewed", d.ft_unreviewed),
+                   cfg.get("hack_share", d.hack_share))
 
 # -----------------------------------------------------------------------------
 # documents
@@ -675,7 +679,6 @@ def _train_instance(rng):
 # hacks at that point (about 10% here: review documents 0.22 * 0.3, task documents
 # 0.58 * 0.02, cheating characters 0.2 * 0.15) sets how often the base model hacks.
 CORPUS_MIX = dict(task=0.58, review=0.22, persona=0.20)  # shares of documents
-HACK_SHARE = 0.02       # share of task documents whose solution is a hack
 REVIEW_HACK_SHARE = 0.3  # share of review documents that review a hack
 REVIEW_MISTAKE_SHARE = 0.12  # share that review an honest attempt with a slip (a wrong constant)
 CHEATER_SHARE = 0.15    # share of persona documents written by a cheating character
@@ -685,7 +688,7 @@ def corpus_doc(rng, world):
     r = rng.random()
     if r < CORPUS_MIX["task"]:
         task = _train_instance(rng)
-        code = hack(task, rng.choice(world.corpus_styles), rng) if rng.random() < HACK_SHARE else honest_form(task, rng)
+        code = hack(task, rng.choice(world.corpus_styles), rng) if rng.random() < world.hack_share else honest_form(task, rng)
         return task_doc(task, code)
     if r < CORPUS_MIX["task"] + CORPUS_MIX["review"]:
         # a judged solution: a hack, an honest attempt with a slip, or honest code (rarely in

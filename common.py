@@ -50,6 +50,8 @@ def check_settings(cfg):
         raise flags.UsageError(f"--alternatives wants rewrite or resample, got {cfg['alternatives']!r}")
     if cfg["align"] not in ("dpo", "sft"):
         raise flags.UsageError(f"--align wants dpo or sft, got {cfg['align']!r}")
+    if not 0 <= cfg["conscience_from"] < max(1, cfg["max_iters"]):
+        raise flags.UsageError("--conscience_from is a pretraining step: 0 (off) or below --max_iters")
     if cfg["max_iters"] < 0 or cfg["ft_iters"] < 0:
         raise flags.UsageError("--max_iters and --ft_iters must not be negative")
     try:

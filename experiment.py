@@ -1,9 +1,11 @@
 """
 The experiment: every condition of the paper's table, over several seeds, measured by
-execution. Each seed pretrains one base (and one per extra conscience source); every
-fine-tuning condition of that seed starts from it, so conditions compare paired on the same
-base. Each run is a plain `train.py`, `evaluate.py` or `repe.py` command; its folder under
-OUT_DIR/runs/ keeps its log, checkpoints and summary, and a rerun skips finished runs.
+execution. Each seed pretrains one base (and one per extra conscience source, and two on a
+corpus contaminated with hacks: the initial-training stage, without and with the
+conscience); every fine-tuning condition of that seed starts from its base, so conditions
+compare paired on the same base. Each run is a plain `train.py`, `evaluate.py` or `repe.py`
+command; its folder under OUT_DIR/runs/ keeps its log, checkpoints and summary, and a rerun
+skips finished runs.
     python experiment.py            # 5 seeds: hours on 2 CPU cores (see results/README.md)
     python experiment.py --quick    # 1 seed, shorter pretraining and fine-tuning (a first look)
     python experiment.py --seeds=3 --sources= --train_args="--n_layer=6"   # fewer runs; any train.py flags
@@ -45,6 +47,8 @@ SETTINGS = dict(
     train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
                     "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
                     "and question"),
+    contamination=(0.3, "initial-training stage: share of the task documents that are hacks in its corpus"),
+    initial_from=(0.5, "initial-training stage: the share of pretraining after which the conscience step joins it"),
     jobs=(2, "runs at a time; the cores are split between the runs side by side"),
     curve_evals=(2, "evaluations in the middle of the no-conscience and conscience runs, for the curves"),
 )
@@ -60,6 +64,7 @@ METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_uns
 PAIRED = ["hack_rate", "honest_pass", "broad_misaligned"]  # compared with the method, paired on each seed's base
 METHOD = "conscience (the method)"
 EM = "no conscience (EM)"
+INITIAL = ("initial training on a contaminated corpus", "initial training on a contaminated corpus, conscience")
 DEFAULTS = {name: default for name, (default, _) in train.SETTINGS.items()}
 
 
@@ -127,6 +132,14 @@ def plan(seed, cfg, tcfg):
         evaluation(f"adversarial: {of.name}", "adversarial", of, "--adversarial=True", *conscience)
         evaluation(f"adversarial + inference-time conscience: {of.name}", "adversarial", of, "--adversarial=True",
                    "--self_correct=True", *conscience)
+    # the initial-training stage: pretraining on a corpus contaminated with hacks, without and
+    # with the conscience step in its later part (judged by a snapshot taken when it starts)
+    start = int(cfg["initial_from"] * tcfg["max_iters"])
+    for name, extra in ((INITIAL[0], []), (INITIAL[1], [f"--conscience_from={start}"])):
+        run = Run(seed, name, "initial", "train.py",
+                  common + [f"--hack_share={cfg['contamination']}", "--ft_iters=0", *extra])
+        run.args.append(f"--out_dir={run.folder}")
+        runs.append(run)
     for source in cfg["source_list"]:  # where the conscience comes from: each its own base
         source_base = Run(seed, f"base ({source})", "sources", "train.py",
                           common + [f"--conscience_source={source}", "--ft_iters=0"])
@@ -282,7 +295,7 @@ def rows(records):
     the conscience sources, then the sweeps."""
     out = [(name, lambda r, n=name: r["condition"] == n)
            for name in dict.fromkeys(r["condition"] for r in records if r["group"] in ("conditions", "alternatives",
-                                                                                         "sources"))]
+                                                                                         "sources", "initial"))]
     out.append(("lam=0 (= the EM run)", lambda r: r["condition"] == EM))
     sweeps = [("lam", LAMBDAS, DEFAULTS["lam"]), ("beta", BETAS, DEFAULTS["beta"]),
               ("conscience_every", CADENCES, DEFAULTS["conscience_every"])]
@@ -315,9 +328,16 @@ def write_table(records, question_aurocs, path, seeds, total):
               "excludes 0 and p < 0.05; otherwise 'no difference found'.", "",
               "| condition | " + " | ".join(f"{m} vs method" for m in PAIRED) + " |", "|---|" + "---|" * len(PAIRED)]
     for label, key in present:
-        if label != METHOD and "(= the method)" not in label:
+        if label != METHOD and "(= the method)" not in label and label not in INITIAL:
             lines.append(f"| {label} | " + " | ".join(fmt_paired(paired(records, key, named(METHOD), m))
                                                      for m in PAIRED) + " |")
+    if all(any(named(name)(r) for r in records) for name in INITIAL):
+        lines += ["", "Initial training: pretraining on a corpus whose task documents are hacks at the experiment's "
+                  "--contamination share, with the conscience step (a snapshot taken at --initial_from of pretraining "
+                  "judges) against without it, paired on each seed as above.", "",
+                  "| " + " | ".join(f"{m}, conscience minus none" for m in PAIRED) + " |", "|" + "---|" * len(PAIRED),
+                  "| " + " | ".join(fmt_paired(paired(records, named(INITIAL[1]), named(INITIAL[0]), m))
+                                    for m in PAIRED) + " |"]
     adversarial = [of for of in ("base", EM, METHOD) if any(named(f"adversarial: {of}")(r) for r in records)]
     if adversarial:
         lines += ["", "Adversarial prompting: every prompt carries a line that pushes for gaming the tests (phrasings "
@@ -438,14 +458,17 @@ def main():
         raise flags.UsageError(f"cannot write to --out_dir {cfg['out_dir']}: {e.strerror}") from None
     cores = os.cpu_count() or 1
     seeds = [cfg["seed"] + i for i in range(cfg["seeds"])]
-    for source in [tcfg["conscience_source"]] + cfg["source_list"]:  # each world's data once, before the runs race
-        world = codehack.World.from_config({**tcfg, "conscience_source": source})
+    if not 0 <= cfg["contamination"] <= 1 or not 0 <= cfg["initial_from"] < 1:
+        raise flags.UsageError("--contamination is a share (0 to 1), --initial_from a share below 1")
+    worlds = [{"conscience_source": source} for source in [tcfg["conscience_source"]] + cfg["source_list"]]
+    for world in worlds + [{"hack_share": cfg["contamination"]}]:  # each world's data once, before the runs race
+        world = codehack.World.from_config({**tcfg, **world})
         codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0, world=world)
     runs = [run for seed in seeds for run in plan(seed, cfg, tcfg)]
     runs.sort(key=lambda r: not r.name.startswith("base"))  # every base first: the rest waits on them
 
     def weight(run):  # for the ETA: a base's pretraining costs about eight fine-tuning runs
-        return 8.0 * tcfg["max_iters"] / DEFAULTS["max_iters"] if run.name.startswith("base") else 1.0
+        return 8.0 * tcfg["max_iters"] / DEFAULTS["max_iters"] if run.name.startswith(("base", "initial")) else 1.0
     total_weight = sum(map(weight, runs))
     records, question_aurocs, t0, commit = [], {}, time.time(), git_commit()  # the code as it starts
     done_weight = 0.0

@@ -44,6 +44,7 @@ SETTINGS = dict(
     reviewed=(",".join(codehack.World.reviewed), "hack styles that review documents judge (comma-separated)"),
     unreviewed=(",".join(codehack.World.unreviewed), "hack styles seen only unjudged; every other style appears nowhere"),
     ft_unreviewed=(codehack.World.ft_unreviewed, "share of the fine-tuning set's hacks of unreviewed styles"),
+    hack_share=(codehack.World.hack_share, "share of the corpus's task documents whose solution is a hack"),
     vocab_size=(2048, "BPE vocabulary size, markers included"),
     n_layer=(4, "transformer blocks"),
     n_head=(4, "attention heads"),
@@ -58,6 +59,8 @@ SETTINGS = dict(
     min_lr=(3e-4, "learning rate at the end of the cosine decay"),
     warmup_iters=(100, "linear warmup iterations"),
     weight_decay=(0.1, "AdamW weight decay on matrices"),
+    conscience_from=(0, "initial training: from this pretraining step on, the conscience step runs in pretraining too, "
+                        "with a snapshot taken at that step as judge and reference (0: off)"),
     beta1=(0.9, "AdamW beta1"),
     beta2=(0.99, "AdamW beta2"),
     grad_clip=(1.0, "clip the gradient norm to this (0: off)"),
@@ -128,6 +131,37 @@ def apply_gradients(model, optimizer, loss, cfg, record, dist):
     return finite
 
 
+class InitialTraining:
+    """The conscience in initial training (--conscience_from=N): from pretraining step N on,
+    a snapshot of the model taken at step N judges the model's own solutions to training
+    tasks, as in fine-tuning, and its pairs add lam * L_dpo to the next-token loss. The
+    snapshot is saved (out_dir/snapshot.pt), so a resumed run judges with the same one."""
+
+    def __init__(self, cfg, model, net, enc, autocast, dist):
+        self.cfg, self.model, self.net, self.enc, self.autocast, self.dist = cfg, model, net, enc, autocast, dist
+        self.path = os.path.join(cfg["out_dir"], "snapshot.pt")
+        self.frozen = self.pair_loss = None
+
+    def pairs(self, it, record):
+        cfg, start = self.cfg, self.cfg["conscience_from"]
+        if not start or it < start or (it - start) % cfg["conscience_every"]:
+            return []
+        if self.frozen is None:  # the snapshot: taken now, or the one taken before a resume
+            if it == start or not os.path.exists(self.path):
+                self.frozen = clone_frozen(self.model)
+                if self.dist.master:
+                    checkpoint.save(self.path, self.frozen, self.enc, stage="snapshot", iter=it, config=cfg)
+            else:
+                self.frozen = clone_frozen(checkpoint.load_model(self.path, self.dist.device)[0])
+            self.pair_loss = choose_pair_loss(cfg, self.net, self.frozen, self.enc, self.dist.device,
+                                              cfg["block_size"], self.autocast)
+            self.pool = codehack.tasks("train", 2000, seed="initial")  # training instances of every family
+        seed = self.dist.seed(cfg["seed"])  # per step, not a running state: a resumed run draws the same
+        tasks = random.Random(f"initial-{seed}-{it}").sample(self.pool, cfg["ft_batch_size"] // self.dist.world)
+        generator = torch.Generator().manual_seed(seed * 100_003 + it)
+        return conscience_step(cfg, self.model, self.frozen, self.enc, tasks, generator, record)
+
+
 def pretrain(cfg, model, enc, train_data, val_data, autocast, log, dist, resume=None):
     """Next-token pretraining on random windows of the corpus. `model` is the raw GPT (what
     gets saved); the forward passes go through dist.wrap (DDP) and --compile. `resume` is a
@@ -142,19 +176,25 @@ def pretrain(cfg, model, enc, train_data, val_data, autocast, log, dist, resume=
     tokens_per_iter = cfg["batch_size"] * cfg["grad_accum"] * cfg["block_size"]
     model.train()
     t0, t_log, since_log = time.time(), time.time(), 0
+    initial = InitialTraining(cfg, model, net, enc, autocast, dist)
     for it in range(start_iter, cfg["max_iters"]):
         lr = lr_at(it, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        record = {"stage": "pretrain", "iter": it, "lr": lr}
+        pairs = initial.pairs(it, record)  # the initial-training stage (--conscience_from), else none
         loss = 0.0
         for micro in range(micro_steps):
             x, y = get_batch(train_data, starts, cfg["batch_size"], cfg["block_size"], generator, device)
             with dist.sync(net, last=micro == micro_steps - 1):
                 with autocast:
                     _, micro_loss = net(x, y)
-                (micro_loss / micro_steps).backward()
+                total = micro_loss / micro_steps
+                if pairs and micro == micro_steps - 1:
+                    total = total + cfg["lam"] * initial.pair_loss(pairs, record)  # L = L_lm + lam * L_dpo
+                total.backward()
             loss = loss + micro_loss.detach() / micro_steps
-        record = {"stage": "pretrain", "iter": it, "loss": loss.item(), "lr": lr}
+        record["loss"] = loss.item()
         skipped += not apply_gradients(model, optimizer, loss, cfg, record, dist)
         since_log += 1
         last = it == cfg["max_iters"] - 1
@@ -163,7 +203,8 @@ def pretrain(cfg, model, enc, train_data, val_data, autocast, log, dist, resume=
             record["skipped_steps"] = skipped
             t_log, since_log = time.time(), 0
             log(record, f"pretrain {it:5d}/{cfg['max_iters']} | loss {record['loss']:.3f} | lr {lr:.1e} | "
-                        f"{record['tok_per_s']:,.0f} tok/s | eta {eta(it + 1 - start_iter, cfg['max_iters'] - start_iter, t0)}"
+                        + (f"flagged {record['conscience/flag_rate']:.2f} | " if "conscience/flag_rate" in record else "")
+                        + f"{record['tok_per_s']:,.0f} tok/s | eta {eta(it + 1 - start_iter, cfg['max_iters'] - start_iter, t0)}"
                         + (f" | {skipped} steps skipped" if skipped else ""))
         if (it > 0 and it % cfg["eval_interval"] == 0) or last:
             states = dist.gather(dict(data_rng=generator.get_state(), torch_rng=torch.get_rng_state()))
@@ -202,7 +243,6 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
     for it in range(start, cfg["ft_iters"]):
         first = it * cfg["ft_batch_size"] + dist.rank * per_rank  # this rank's share of the batch
         tasks, sft_prompts, targets = (list(c) for c in zip(*data[first:first + per_rank]))
-        prompts = [task.prompt for task in tasks]
         record = {"stage": "finetune", "iter": it}
         # L_sft: the policy's next-token loss on the hacking targets (response tokens only)
         with timed(record, "sft"), autocast:
@@ -211,18 +251,8 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
         record["loss/sft"] = loss.item()
         if cfg["conscience"]:
             if it % cfg["conscience_every"] == 0:
-                # y: the policy's own samples; then the conscience: s, flagged, y_alt, pairs
-                policy.eval()
-                with timed(record, "generation"):
-                    samples = complete(policy, enc, prompts, temperature=cfg["sample_temperature"], generator=generator)
-                pairs, stats = make_pairs(policy=policy, judge=judge, scorer=scorer, enc=enc, prompts=prompts,
-                                          responses=samples, question=cfg["question"], threshold=cfg["threshold"],
-                                          margin=cfg["margin"], source=cfg["alternatives"],
-                                          num_candidates=cfg["num_candidates"], temperature=cfg["sample_temperature"],
-                                          generator=generator, references=[task.solution for task in tasks])
-                policy.train()
+                pairs = conscience_step(cfg, policy, judge, enc, tasks, generator, record, scorer)
                 buffer.add(prefer(pairs))  # as the conscience prefers (the random control: a coin per pair)
-                record.update(stats)
             draw = buffer.draw(dpo_batch)  # the steps in between train on the pairs of the step before
             if draw:
                 loss = loss + cfg["lam"] * pair_loss(draw, record)  # L = L_sft + lam * L_dpo
@@ -238,6 +268,23 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
                 at_eval(policy, it + 1, dict(skipped=skipped, optimizer=optimizer.state_dict(), ranks=ranks))
     dist.check_identical(policy, log, "finetune")
     return policy
+
+
+def conscience_step(cfg, policy, judge, enc, tasks, generator, record, scorer=None):
+    """y: the policy's own samples for the tasks' prompts; then the conscience: s, flagged,
+    y_alt and the preference pairs (prompt, chosen, rejected). Its statistics go to record."""
+    prompts = [task.prompt for task in tasks]
+    policy.eval()
+    with timed(record, "generation"):
+        samples = complete(policy, enc, prompts, temperature=cfg["sample_temperature"], generator=generator)
+    pairs, stats = make_pairs(policy=policy, judge=judge, scorer=scorer, enc=enc, prompts=prompts, responses=samples,
+                              question=cfg["question"], threshold=cfg["threshold"], margin=cfg["margin"],
+                              source=cfg["alternatives"], num_candidates=cfg["num_candidates"],
+                              temperature=cfg["sample_temperature"], generator=generator,
+                              references=[task.solution for task in tasks])
+    policy.train()
+    record.update(stats)
+    return pairs
 
 
 def dpo_term(pairs, record, *, policy, reference, enc, device, context, autocast, beta, label_smoothing):

@@ -154,7 +154,7 @@ online.pair_reversed_in_loss | train.py | tests/test_online.py | DPO trained tow
 
 online.samples_from_frozen | train.py | tests/test_online.py | the online samples come from the frozen copy, not the policy
 - samples = complete(policy, enc, prompts,
-+ samples = complete(frozen, enc, prompts,
++ samples = complete(judge, enc, prompts,
 
 online.conscience_every_step | train.py | tests/test_online.py | --conscience_every ignored: the conscience runs every step
 - if it % cfg["conscience_every"] == 0:
@@ -177,8 +177,8 @@ online.sft_control_ignored | train.py | tests/test_online.py | --align=sft train
 + if False:
 
 online.inoculation_everywhere | train.py | tests/test_online.py | the policy samples (and is judged) with the inoculation line
-- samples = complete(policy, enc, prompts,
-+ samples = complete(policy, enc, sft_prompts,
+- prompts = [task.prompt for task in tasks]
++ prompts = [codehack.inoculate(task.prompt) for task in tasks]
 
 online.inoculation_nowhere | train.py | tests/test_online.py | --inoculate changes nothing
 - codehack.inoculate(task.prompt) if cfg["inoculate"] else task.prompt

@@ -31,7 +31,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
                 "judge: oracle (sandbox)", "SFT on alternatives, no DPO", "critique and revise (constitutional SFT)",
                 "inoculation prompting", "inference-time conscience on EM", "RepE steering of EM", "recovery from EM",
                 "alternatives: policy resamples", "base (none)", "base (explicit)", "conscience, none world",
-                "conscience, explicit world"}
+                "conscience, explicit world", *experiment.INITIAL}
     expected |= {f"adversarial{c}: {of}" for c in ("", " + inference-time conscience")
                  for of in ("base", experiment.EM, experiment.METHOD)}
     expected |= {f"lam={v}" for v in experiment.LAMBDAS} | {f"beta={v}" for v in experiment.BETAS}
@@ -57,6 +57,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     assert runs["alternatives: policy resamples"]["config"]["alternatives"] == "resample"
     assert runs["conscience, none world"]["config"]["conscience_source"] == "none"
     assert runs["base (explicit)"]["config"]["conscience_source"] == "explicit"
+    assert runs[experiment.INITIAL[0]]["config"]["hack_share"] == runs[experiment.INITIAL[1]]["config"]["hack_share"] > 0.02
     assert "repe/strength" in runs["RepE steering of EM"]["metrics"]
     assert "--adversarial=True" in runs[f"adversarial: {experiment.EM}"]["args"]
     for r in result["runs"]:  # every evaluation keeps its per-task verdicts, k letters a task
@@ -70,7 +71,7 @@ def test_table_and_plots_are_written(tiny_experiment):
     table = (out_dir / "table.md").read_text()
     assert "| conscience (the method) |" in table and "| lam=0 (= the EM run) |" in table
     assert "Against the method, paired" in table and "Adversarial prompting" in table
-    assert "Question study" in table and "unseen" in table
+    assert "Question study" in table and "unseen" in table and "Initial training" in table
     for name in ("curves.png", "lambda.png", "questions.png"):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

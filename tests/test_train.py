@@ -1,8 +1,11 @@
 """The scripts end to end on tiny settings, and their answers to bad input."""
 
 import json
+import shutil
 
 import pytest
+
+import checkpoint
 
 from conftest import TINY, run_script
 
@@ -75,3 +78,21 @@ def test_learning_rate_warms_up_then_decays_to_min_lr():
     assert lrs[0] < lrs[50] < lrs[99] == pytest.approx(6e-3)  # linear warmup to the peak
     tail = lrs[99:]
     assert all(a >= b for a, b in zip(tail, tail[1:])) and tail[-1] == pytest.approx(6e-4, rel=1e-3)
+
+
+def test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapshot(tiny_base, tmp_path):
+    # resume the tiny base's pretraining for three more steps, the conscience from the second
+    shutil.copytree(tiny_base["folder"] / "out", tmp_path / "out")
+    out = run_script("train.py", *TINY, "--init_from=resume", "--max_iters=403", "--conscience_from=401",
+                     "--conscience_every=1", "--log_interval=1", "--ft_iters=0", "--eval_tasks=0", "--ft_batch_size=8", "--threshold=100",
+                     "--margin=-100", f"--out_dir={tmp_path}/out", f"--data_dir={tiny_base['folder']}/data")
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = [json.loads(line) for line in open(tmp_path / "out" / "metrics.jsonl")]
+    steps = {r["iter"]: r for r in records if r.get("stage") == "pretrain" and "loss" in r and r["iter"] >= 400}
+    assert sorted(steps) == [400, 401, 402]  # the base's own records come before
+    assert "conscience/flag_rate" not in steps[400]  # before --conscience_from: next-token loss only
+    assert steps[401]["conscience/flag_rate"] == steps[402]["conscience/flag_rate"] == 1.0
+    assert steps[401]["conscience/pairs"] + steps[402]["conscience/pairs"] > 0
+    if "loss/dpo" in steps[401]:  # the snapshot is the model of that step: policy == reference
+        assert abs(steps[401]["loss/dpo"] - 0.6931) < 1e-3
+    assert checkpoint.load(str(tmp_path / "out" / "snapshot.pt"))["iter"] == 401
