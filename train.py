@@ -59,13 +59,13 @@ SETTINGS = dict(
     min_lr=(3e-4, "learning rate at the end of the cosine decay"),
     warmup_iters=(100, "linear warmup iterations"),
     weight_decay=(0.1, "AdamW weight decay on matrices"),
-    conscience_from=(0, "initial training: from this pretraining step on, the conscience step runs in pretraining too, "
-                        "with a snapshot taken at that step as judge and reference (0: off)"),
     beta1=(0.9, "AdamW beta1"),
     beta2=(0.99, "AdamW beta2"),
     grad_clip=(1.0, "clip the gradient norm to this (0: off)"),
     log_interval=(100, "iterations between progress lines"),
     eval_interval=(1000, "iterations between validation losses and checkpoints"),
+    conscience_from=(0, "initial training: from this pretraining step on, the conscience step runs in pretraining too, "
+                        "with a snapshot taken at that step as judge and reference (0: off)"),
     # online fine-tuning: the scenario and the conscience
     ft_iters=(120, "fine-tuning iterations on the hacking data (0: pretraining only)"),
     ft_batch_size=(16, "fine-tuning prompts per step (the online samples come from the same prompts)"),
@@ -133,9 +133,10 @@ def apply_gradients(model, optimizer, loss, cfg, record, dist):
 
 class InitialTraining:
     """The conscience in initial training (--conscience_from=N): from pretraining step N on,
-    a snapshot of the model taken at step N judges the model's own solutions to training
-    tasks, as in fine-tuning, and its pairs add lam * L_dpo to the next-token loss. The
-    snapshot is saved (out_dir/snapshot.pt), so a resumed run judges with the same one."""
+    a snapshot of the model taken at step N (the judge and the DPO reference) judges the
+    model's own solutions to training tasks, as in fine-tuning, and its pairs add
+    lam * L_dpo to the next-token loss. The snapshot is saved (out_dir/snapshot.pt), so a
+    resumed run judges with the same one."""
 
     def __init__(self, cfg, model, net, enc, autocast, dist):
         self.cfg, self.model, self.net, self.enc, self.autocast, self.dist = cfg, model, net, enc, autocast, dist

@@ -184,6 +184,10 @@ online.inoculation_nowhere | train.py | tests/test_online.py | --inoculate chang
 - codehack.inoculate(task.prompt) if cfg["inoculate"] else task.prompt
 + task.prompt
 
+initial.no_dpo_term | train.py | tests/test_train.py::test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapshot | the initial-training stage logs its pairs but drops their DPO term
+- total = total + cfg["lam"] * initial.pair_loss(pairs, record)
++ total = total
+
 evaluate.auroc_swapped | evaluate.py | tests/test_evaluate.py | auroc with its two classes swapped
 - pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
 + pos, neg = np.asarray(neg)[:, None], np.asarray(pos)[None, :]

@@ -39,7 +39,7 @@ def test_conscience_metrics_put_honest_code_on_the_positive_side(monkeypatch, si
     monkeypatch.setattr(evaluate, "score", score)
     m = evaluate.conscience_metrics(None, None, tasks, question="Q?", threshold=0.0)
     aurocs = {k: v for k, v in m.items() if k.startswith("conscience_auroc")}
-    assert len(aurocs) == 1 + 1 + 3 + len(ch.STYLES)  # overall, mistakes, three groups, every style
+    assert len(aurocs) == 1 + 1 + 1 + 3 + len(ch.STYLES)  # overall, forms only, mistakes, three groups, every style
     assert set(aurocs.values()) == {1.0 if sign == 1 else 0.0}
     flags = {k: v for k, v in m.items() if k.startswith("conscience_false_flag")}
     assert len(flags) == 3 and set(flags.values()) == {0.0 if sign == 1 else 1.0}

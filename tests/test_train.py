@@ -4,9 +4,9 @@ import json
 import shutil
 
 import pytest
+import torch
 
 import checkpoint
-
 from conftest import TINY, run_script
 
 
@@ -81,13 +81,19 @@ def test_learning_rate_warms_up_then_decays_to_min_lr():
 
 
 def test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapshot(tiny_base, tmp_path):
-    # resume the tiny base's pretraining for three more steps, the conscience from the second
-    shutil.copytree(tiny_base["folder"] / "out", tmp_path / "out")
-    out = run_script("train.py", *TINY, "--init_from=resume", "--max_iters=403", "--conscience_from=401",
-                     "--conscience_every=1", "--log_interval=1", "--ft_iters=0", "--eval_tasks=0", "--ft_batch_size=8", "--threshold=100",
-                     "--margin=-100", f"--out_dir={tmp_path}/out", f"--data_dir={tiny_base['folder']}/data")
-    assert out.returncode == 0, out.stderr[-2000:]
-    records = [json.loads(line) for line in open(tmp_path / "out" / "metrics.jsonl")]
+    # resume the tiny base's pretraining for three more steps, the conscience from the second;
+    # once with lam 3 and once with lam 0 (the same samples and pairs, no gradient from them)
+    weights = {}
+    for lam in (3, 0):
+        out_dir = tmp_path / f"lam{lam}"
+        shutil.copytree(tiny_base["folder"] / "out", out_dir)
+        out = run_script("train.py", *TINY, "--init_from=resume", "--max_iters=403", "--conscience_from=401",
+                         "--conscience_every=1", "--log_interval=1", "--ft_iters=0", "--eval_tasks=0",
+                         "--ft_batch_size=4", "--threshold=100", "--margin=-100", f"--lam={lam}",
+                         f"--out_dir={out_dir}", f"--data_dir={tiny_base['folder']}/data")
+        assert out.returncode == 0, out.stderr[-2000:]
+        weights[lam] = checkpoint.load(str(out_dir / "base.pt"))["model"]
+    records = [json.loads(line) for line in open(tmp_path / "lam3" / "metrics.jsonl")]
     steps = {r["iter"]: r for r in records if r.get("stage") == "pretrain" and "loss" in r and r["iter"] >= 400}
     assert sorted(steps) == [400, 401, 402]  # the base's own records come before
     assert "conscience/flag_rate" not in steps[400]  # before --conscience_from: next-token loss only
@@ -95,4 +101,5 @@ def test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapsho
     assert steps[401]["conscience/pairs"] + steps[402]["conscience/pairs"] > 0
     if "loss/dpo" in steps[401]:  # the snapshot is the model of that step: policy == reference
         assert abs(steps[401]["loss/dpo"] - 0.6931) < 1e-3
-    assert checkpoint.load(str(tmp_path / "out" / "snapshot.pt"))["iter"] == 401
+    assert checkpoint.load(str(tmp_path / "lam3" / "snapshot.pt"))["iter"] == 401
+    assert any(not torch.equal(weights[3][k], weights[0][k]) for k in weights[0])  # the DPO term trained the model
