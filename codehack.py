@@ -530,8 +530,9 @@ class World:
             raise ValueError(f"unknown hack style {unknown[0]!r}: styles are {', '.join(STYLES)}")
         if set(self.reviewed) & set(self.unreviewed) or not self.reviewed or not self.unreviewed:
             raise ValueError("reviewed and unreviewed styles must be two disjoint, non-empty groups")
-        if not 0 <= self.ft_unreviewed <= 1 or not 0 <= self.hack_share <= 1:
-            raise ValueError("ft_unreviewed and hack_share are shares between 0 and 1")
+        for name in ("ft_unreviewed", "hack_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a share between 0 and 1")
 
     @property
     def corpus_styles(self):

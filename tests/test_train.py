@@ -51,6 +51,8 @@ def test_online_stage_runs_end_to_end_from_a_saved_base(tiny_base, tmp_path):
     (["--conscience=maybe"], "--conscience wants True or False"),
     (["--judge=nobody"], "--judge wants frozen, policy, random or oracle"),
     (["--align=ppo"], "--align wants dpo or sft"),
+    (["--hack_share=1.5"], "hack_share is a share between 0 and 1"),
+    (["--conscience_from=5000"], "--conscience_from is a pretraining step"),
     (["--dtype=fp8"], "--dtype wants auto, float32 or bfloat16"),
     (["--init_from=/nonexistent/base.pt"], "no checkpoint at /nonexistent/base.pt"),
     (["--out_dir=/proc/forbidden"], "cannot write to --out_dir"),
