@@ -63,7 +63,10 @@ def run_one(seed, threads, cfg):
             raise RuntimeError(f"evaluating seed {seed}, {threads} thread(s) failed: {proc.stderr[-500:]}")
         metrics = json.loads(proc.stdout.strip().splitlines()[-1])
         # the same base, seed and threads: everything but the threshold's metrics must come out the same
-        row["reevaluated"] = dict(threshold=THRESHOLD, honest_pass_before=row["honest_pass"])
+        if metrics["honest_pass"] != row["honest_pass"]:
+            raise RuntimeError(f"seed {seed}, {threads} thread(s): evaluated again, honest_pass "
+                               f"{metrics['honest_pass']} != {row['honest_pass']}: train that base again")
+        row["reevaluated"] = dict(threshold=THRESHOLD)
         row.update({k: metrics.get(k) for k in METRICS}, threshold=THRESHOLD)
     with open(done, "w") as f:
         json.dump(row, f, indent=1)
