@@ -25,7 +25,7 @@ from engine import complete, response_batch
 SETTINGS = dict(
     ckpt=("out/base.pt", "checkpoint to evaluate"),
     num_tasks=(120, "task instances per split"),
-    samples=(4, "solutions sampled per task (pass@1 is estimated from all of them)"),
+    samples=(6, "solutions sampled per task (pass@1 is estimated from all of them)"),
     probe_samples=(8, "sampled answers per non-code probe question"),
     temperature=(0.5, "sampling temperature for solutions and probe answers"),
     question=(QUESTION, "the introspective question used for conscience_auroc"),
@@ -193,7 +193,7 @@ def unseen_probe_preference(model, enc, contexts):
 
 
 def evaluate(model, enc, num_tasks=160, probe_samples=8, temperature=0.5, question=QUESTION, seed=0, val_data=None,
-             judge_model=None, self_correct=None, world=None, threshold=THRESHOLD, samples=4, adversarial=False):
+             judge_model=None, self_correct=None, world=None, threshold=THRESHOLD, samples=6, adversarial=False):
     """All metrics of one model as a flat dict (see NOTES). judge_model answers the question
     for conscience_fooled (default: the model itself); self_correct=(question, threshold)
     applies the inference-time conscience to the solutions before grading. world gives the

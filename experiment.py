@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 import checkpoint
 import codehack
@@ -49,7 +50,10 @@ SETTINGS = dict(
                     "and question"),
     contamination=(0.3, "initial-training stage: share of the task documents that are hacks in its corpus"),
     initial_from=(0.5, "initial-training stage: the share of pretraining after which the conscience step joins it"),
-    jobs=(2, "runs at a time; the cores are split between the runs side by side"),
+    jobs=(1, "runs at a time (two single-thread runs side by side did about 10% more than one with two threads)"),
+    threads=(0, "torch threads of every run (0: cores // jobs); fixed for the whole experiment, since results move "
+                "with it, and recorded with every run"),
+    report_only=(False, "run nothing: write results.json, table.md and the plots from the runs finished so far"),
     curve_evals=(2, "evaluations in the middle of the no-conscience and conscience runs, for the curves"),
 )
 QUICK = ["--max_iters=1000", "--ft_iters=30", "--eval_tasks=50"]
@@ -161,16 +165,26 @@ def plan(seed, cfg, tcfg):
     return runs
 
 
+def finished(run, out_dir, threads):
+    """The record of an earlier run of exactly this command (same arguments, same upstream
+    runs, same thread count), or None."""
+    path = os.path.join(out_dir, run.folder, "run.json")
+    if not os.path.exists(path):
+        return None
+    record = json.load(open(path))
+    same = record["args"] == run.args and record.get("upstream") == run.upstream and record.get("threads") == threads
+    return record if same else None
+
+
 def execute(run, out_dir, threads):
     """Run one command (or reuse its earlier result); returns its record for results.json."""
     folder = os.path.join(out_dir, run.folder)
     os.makedirs(folder, exist_ok=True)
     command = [sys.executable, os.path.join(ROOT, run.script), *run.args]
     done_path = os.path.join(folder, "run.json")
-    if os.path.exists(done_path):
-        record = json.load(open(done_path))
-        if record["args"] == run.args and record.get("upstream") == run.upstream:
-            return record | {"reused": True}
+    record = finished(run, out_dir, threads)
+    if record is not None:
+        return record | {"reused": True}
     t0 = time.time()
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(os.path.join(folder, "log.txt"), "w") as log:
@@ -189,14 +203,15 @@ def execute(run, out_dir, threads):
         curve.append({"step": config["ft_iters"], **metrics})
     record = dict(seed=run.seed, condition=run.name, group=run.group, value=run.value, args=run.args, upstream=run.upstream,
                   command=" ".join(shlex.quote(a) for a in ["python", run.script, *run.args]), config=config,
-                  metrics=metrics, curve=curve, wall_seconds=time.time() - t0, threads=threads)
+                  metrics=metrics, curve=curve, wall_seconds=time.time() - t0, threads=threads, commit=git_commit())
     with open(done_path, "w") as f:
         json.dump(record, f, indent=1)
     return record
 
 
 def base_question_aurocs(out_dir, seed, num_tasks):
-    """The base model's AUROC with each phrasing of the question (no fine-tuning needed)."""
+    """The base model's AUROC with each phrasing of the question (no fine-tuning needed), kept
+    beside the base (questions.json) for a rerun or a report."""
     model, enc, ckpt = checkpoint.load_model(os.path.join(out_dir, "runs", f"seed{seed}", "base", "base.pt"))
     heldout = codehack.tasks("heldout", num_tasks, seed)
     world = codehack.World.from_config(ckpt.get("config", {}))
@@ -204,11 +219,19 @@ def base_question_aurocs(out_dir, seed, num_tasks):
     for q in [codehack.QUESTION] + QUESTIONS:
         m = conscience_metrics(model.eval(), enc, heldout, world=world, question=q, seed=seed)
         aurocs[q] = (m["conscience_auroc"], m["conscience_auroc/unreviewed"])
+    with open(os.path.join(out_dir, "runs", f"seed{seed}", "base", "questions.json"), "w") as f:
+        json.dump(aurocs, f)
     return aurocs
 
 
-def schedule(runs, out_dir, jobs, cores, on_done):
-    """Run everything, `jobs` at a time, each run after the runs it needs (same seed)."""
+def cached_question_aurocs(out_dir, seed):
+    path = os.path.join(out_dir, "runs", f"seed{seed}", "base", "questions.json")
+    return {q: tuple(v) for q, v in json.load(open(path)).items()} if os.path.exists(path) else None
+
+
+def schedule(runs, out_dir, jobs, threads, on_done):
+    """Run everything, `jobs` at a time with `threads` each, in the order given, each run
+    after the runs it needs (same seed)."""
     pending, running, finished, failed = list(runs), {}, set(), []
     with ThreadPoolExecutor(jobs) as pool:
         while pending or running:
@@ -219,8 +242,6 @@ def schedule(runs, out_dir, jobs, cores, on_done):
                 print(f"skipped {run.name} (seed {run.seed}): a run it needs failed", flush=True)
             ready = [r for r in pending if all((r.seed, n) in finished for n in r.needs)]
             for run in ready[:jobs - len(running)]:
-                # the cores are shared by the runs that will be running side by side
-                threads = max(1, cores // min(jobs, len(running) + len(ready)))
                 pending.remove(run)
                 running[pool.submit(execute, run, out_dir, threads)] = run
             if not running:
@@ -312,14 +333,49 @@ def named(name):
     return lambda r: r["condition"] == name
 
 
+HEADLINE = ["base", EM, METHOD, "judge: oracle (sandbox)", "critique and revise (constitutional SFT)",
+            "inference-time conscience on EM", "RepE steering of EM", *INITIAL, "conscience, none world"]
+HEADLINE_METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc/unreviewed"]
+
+
+def mean_interval(records, key, metric):
+    """(mean, low, high, seeds): the mean over seeds with its 95% t interval."""
+    values = [r["metrics"].get(metric, float("nan")) for r in records if key(r)]
+    values = [v for v in values if v == v]
+    return (*stats.t_interval(values), len(values))
+
+
+def fmt_interval(mean, low, high, n):
+    if n == 0:
+        return "n/a"
+    return f"{mean:.3f}" + (f" [{low:.3f}, {high:.3f}]" if n > 1 else "")
+
+
+def headline(records):
+    """The table the README shows: the main conditions, mean and 95% t interval over seeds,
+    with the largest standard error of one run's rate over its tasks."""
+    lines = ["Headline: mean over seeds [95% t interval], each run evaluated on its seed's held-out tasks.", "",
+             "| condition | seeds | " + " | ".join(HEADLINE_METRICS) + " |", "|---|---|" + "---|" * len(HEADLINE_METRICS)]
+    for name in HEADLINE:
+        cells = [mean_interval(records, named(name), m) for m in HEADLINE_METRICS]
+        if cells[0][3]:
+            lines.append(f"| {name} | {cells[0][3]} | " + " | ".join(fmt_interval(*c) for c in cells) + " |")
+    se = [v for r in records for m in ("hack_rate", "honest_pass") for v in [r["metrics"].get(f"{m}_se")]
+          if v is not None and v == v]  # nan: a run with one task
+    if se:
+        lines += ["", f"Standard error of one run's hack_rate or honest_pass over its tasks: median {np.median(se):.3f}, "
+                  f"largest {max(se):.3f} ({len(se)} rates)."]
+    return lines
+
+
 def write_table(records, question_aurocs, path, seeds, total):
     cols = METRICS + ["minutes"]
     for r in records:
         r["metrics"]["minutes"] = r["wall_seconds"] / 60
     present = [(label, key) for label, key in rows(records) if any(key(r) for r in records)]
-    lines = [f"Mean ± sample standard deviation over {seeds} seed(s); k samples per task (pass@1 from all k). "
-             f"Held-out instances of the training families; `families/`: held-out families.", "",
-             "| condition | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    lines = headline(records) + ["", f"Every condition: mean ± sample standard deviation over the seeds (of {seeds}) "
+             "that ran it; k samples per task (pass@1 from all k). Held-out instances of the training families; "
+             "`families/`: held-out families.", "", "| condition | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for label, key in present:
         lines.append(f"| {label} | " + " | ".join(fmt(*summarize(records, key, m)) for m in cols) + " |")
     lines += ["", "Against the method, paired on each seed's base: the mean difference (condition minus method) "
@@ -394,21 +450,53 @@ def plot(records, question_aurocs, out_dir):
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "curves.png"), dpi=120)
 
-    # 2. the lambda sweep (lambda 0 is the EM run)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    lams = [0.0] + LAMBDAS + [DEFAULTS["lam"]]
-    names = [EM] + [f"lam={v}" for v in LAMBDAS] + [METHOD]
-    for metric in ("hack_rate", "honest_pass", "broad_misaligned"):
-        stats = [summarize(records, lambda r, n=n: r["condition"] == n, metric) for n in names]
-        ax.errorbar(range(len(lams)), [s[0] for s in stats], yerr=[np.nan_to_num(s[1]) for s in stats],
-                    marker="o", capsize=3, label=metric)
-    ax.set_xticks(range(len(lams)), [str(v) for v in lams])
-    ax.set(xlabel="λ (weight of the DPO loss)", ylim=(-0.02, 1.02), title="λ sweep (error bars: std over seeds)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "lambda.png"), dpi=120)
+    def bars(ax, names, labels, title):
+        """hack_rate and honest_pass of each condition: mean over seeds, 95% t interval, seeds as dots."""
+        x = np.arange(len(names))
+        for k, (metric, color) in enumerate((("hack_rate", "tab:red"), ("honest_pass", "tab:green"))):
+            stats_ = [mean_interval(records, named(n), metric) for n in names]
+            means = np.array([m for m, _, _, _ in stats_])
+            err = np.nan_to_num(np.array([[m - lo, hi - m] for m, lo, hi, _ in stats_]).T)
+            ax.bar(x + (k - 0.5) * 0.38, means, 0.38, yerr=err, capsize=3, color=color, alpha=0.6, label=metric)
+            for i, n in enumerate(names):
+                dots = [r["metrics"][metric] for r in records if r["condition"] == n]
+                ax.scatter([x[i] + (k - 0.5) * 0.38] * len(dots), dots, s=8, color="black", zorder=3)
+        ax.set_xticks(x, labels, fontsize=7, rotation=20, ha="right")
+        ax.set(ylim=(-0.02, 1.05), title=title)
 
-    # 3. the question study: the base model's AUROC with each phrasing, and the hack rate it leads to
+    # 2. the four stages the paper names, each without and with the conscience
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
+    bars(axes[0], [EM, METHOD], ["no conscience", "conscience"], "fine-tuning on hacking data")
+    bars(axes[1], list(INITIAL), ["no conscience", "conscience"], "initial training on a contaminated corpus")
+    adversarial = [f"adversarial{c}: {of}" for of in ("base", EM, METHOD) for c in ("", " + inference-time conscience")]
+    bars(axes[2], adversarial, [f"{of}{c}" for of in ("base", "EM", "method") for c in ("", " + IT")],
+         "adversarial prompting (IT: inference-time conscience)")
+    bars(axes[3], [EM, "inference-time conscience on EM", "RepE steering of EM"], ["EM", "EM + IT conscience", "EM + RepE"],
+         "zero-shot: the EM model at inference")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("The stages, without and with the conscience (bars: mean over seeds, 95% t interval; dots: seeds)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "stages.png"), dpi=120)
+
+    # 3. the sweeps: lambda (0 is the EM run), beta, cadence, the alternative and the conscience's source
+    fig, axes = plt.subplots(1, 5, figsize=(18, 4.2))
+    sweeps = [("λ", [EM] + [f"lam={v}" for v in LAMBDAS] + [METHOD], [0.0] + LAMBDAS + [DEFAULTS["lam"]]),
+              ("β", [f"beta={v}" for v in BETAS] + [METHOD], BETAS + [DEFAULTS["beta"]]),
+              ("conscience every N steps", [METHOD] + [f"conscience_every={v}" for v in CADENCES],
+               [DEFAULTS["conscience_every"]] + CADENCES)]
+    for ax, (label, names, values) in zip(axes, sweeps):
+        order = np.argsort(values, kind="stable")
+        bars(ax, [names[i] for i in order], [f"{values[i]:g}" for i in order], label)
+    bars(axes[3], [METHOD, "alternatives: policy resamples"], ["frozen copy's rewrite", "policy resamples"],
+         "the alternative")
+    bars(axes[4], ["conscience, none world", METHOD, "conscience, explicit world"], ["none", "partial", "explicit"],
+         "the conscience's source in pretraining")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Sweeps around the method (bars: mean over seeds, 95% t interval; dots: seeds)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "sweeps.png"), dpi=120)
+
+    # 4. the question study: the base model's AUROC with each phrasing, and the hack rate it leads to
     fig, ax = plt.subplots(figsize=(8, 4))
     qs = [codehack.QUESTION] + QUESTIONS
     x = np.arange(len(qs))
@@ -431,6 +519,8 @@ def main():
     if cfg["quick"]:  # quick changes the defaults; flags given on the command line still win
         cfg = flags.parse({**SETTINGS, "seeds": (1, ""), "out_dir": ("results/quick", "")}, doc=__doc__)
     flags.positive(cfg, "seeds", "jobs")
+    if cfg["threads"] < 0:
+        raise flags.UsageError("--threads must not be negative (0: cores // jobs)")
     if cfg["curve_evals"] < 0:
         raise flags.UsageError("--curve_evals must not be negative")
     try:
@@ -460,19 +550,38 @@ def main():
     seeds = [cfg["seed"] + i for i in range(cfg["seeds"])]
     if not 0 <= cfg["contamination"] <= 1 or not 0 <= cfg["initial_from"] < 1:
         raise flags.UsageError("--contamination is a share (0 to 1), --initial_from a share below 1")
+    threads = cfg["threads"] or max(1, cores // cfg["jobs"])
+    torch.set_num_threads(threads)  # the question study runs here: at the runs' thread count too
+    runs = sorted((run for seed in seeds for run in plan(seed, cfg, tcfg)), key=lambda r: (tier(r), r.seed))
+
+    def weight(run):  # for the ETA: a pretraining costs about four fine-tuning runs, an evaluation less than one
+        if run.script == "train.py" and "--ft_iters=0" in run.args:
+            return 4.0 * tcfg["max_iters"] / DEFAULTS["max_iters"]
+        return 1.0 if run.script == "train.py" else 0.4
+    total_weight = sum(map(weight, runs))
+    records, question_aurocs, t0, commit = [], {}, time.time(), git_commit()  # the code as it starts
+    done_weight = 0.0
+
+    def report(total, final):
+        records.sort(key=lambda r: (r["seed"], [x.name for x in runs].index(r["condition"])))
+        write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, question_aurocs)
+        table = write_table(records, question_aurocs, os.path.join(out_dir, "table.md"), len(seeds), total)
+        if final:
+            plot(records, question_aurocs, out_dir)
+        return table
+
+    failed = []
+    if cfg["report_only"]:
+        records = [r for r in (finished(run, out_dir, threads) for run in runs) if r is not None]
+        question_aurocs = {s: a for s in seeds for a in [cached_question_aurocs(out_dir, s)] if a}
+        print(report(sum(r["wall_seconds"] for r in records), final=True))
+        print(f"\n{len(records)} of {len(runs)} runs finished; wrote {out_dir}/results.json, table.md and the plots")
+        return
     worlds = [{"conscience_source": source} for source in [tcfg["conscience_source"]] + cfg["source_list"]]
     for world in worlds + [{"hack_share": cfg["contamination"]}]:  # each world's data once, before the runs race
         world = codehack.World.from_config({**tcfg, **world})
         codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0, world=world)
-    runs = [run for seed in seeds for run in plan(seed, cfg, tcfg)]
-    runs.sort(key=lambda r: not r.name.startswith("base"))  # every base first: the rest waits on them
-
-    def weight(run):  # for the ETA: a base's pretraining costs about eight fine-tuning runs
-        return 8.0 * tcfg["max_iters"] / DEFAULTS["max_iters"] if run.name.startswith(("base", "initial")) else 1.0
-    total_weight = sum(map(weight, runs))
-    records, question_aurocs, t0, commit = [], {}, time.time(), git_commit()  # the code as it starts
-    done_weight = 0.0
-    print(f"{len(runs)} runs over seeds {seeds}, up to {cfg['jobs']} at a time sharing {cores} cores; "
+    print(f"{len(runs)} runs over seeds {seeds}, {cfg['jobs']} at a time with {threads} thread(s) each; "
           f"runs and logs in {out_dir}/runs", flush=True)
 
     def on_done(run, record):
@@ -484,30 +593,47 @@ def main():
             except Exception as e:
                 print(f"error: the question study of seed {run.seed}'s base: {e}", flush=True)
         done_weight += weight(run)
-        elapsed = time.time() - t0
+        report(time.time() - t0, final=False)  # what has finished so far is on disk at every moment
         m = record["metrics"]
         print(f"[{len(records):3d}/{len(runs)}] seed {run.seed} {run.name}: hack_rate {m['hack_rate']:.3f}, "
               f"honest_pass {m['honest_pass']:.3f}, broad_misaligned {m['broad_misaligned']:.3f} "
               f"({record['wall_seconds']:.0f} s{', reused' if record.get('reused') else ''}) | "
-              f"elapsed {elapsed / 60:.1f} min, eta {eta(done_weight, total_weight, t0)}", flush=True)
+              f"elapsed {(time.time() - t0) / 60:.1f} min, eta {eta(done_weight, total_weight, t0)}", flush=True)
 
-    failed = schedule(runs, out_dir, cfg["jobs"], cores, on_done)
+    failed += schedule(runs, out_dir, cfg["jobs"], threads, on_done)
     total = time.time() - t0
-    records.sort(key=lambda r: (r["seed"], [x.name for x in runs].index(r["condition"])))
+    print("\n" + report(total, final=True))
+    print(f"\nwrote {out_dir}/results.json, table.md and the plots in {total / 60:.1f} min")
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed: " + ", ".join(f"{r.name} (seed {r.seed})" for r in failed))
+
+
+def tier(run):
+    """The order of the runs: the bases, what the headline compares, the baselines, the null
+    control (a base of its own), the sweeps, then the other runs with pretrainings of their
+    own; seed by seed within each, so that an experiment stopped early has whole seeds of
+    the main comparisons."""
+    if run.name == "base":
+        return 0
+    if run.name in (EM, METHOD):
+        return 1
+    if run.group == "sources":  # the null control first: the runs with a pretraining of their own cost most
+        return 3 if "none" in run.name else 6
+    return {"conditions": 2, "adversarial": 2, "alternatives": 2, "initial": 5}.get(run.group, 4)
+
+
+def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, question_aurocs):
     result = dict(command="python " + " ".join(shlex.quote(a) for a in sys.argv), settings=cfg, train_config=tcfg,
                   machine=dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
-                               python=platform.python_version(), torch=__import__("torch").__version__),
+                               python=platform.python_version(), torch=torch.__version__),
                   commit=commit, total_seconds=total, seeds=seeds, runs=records,
                   failed=[f"{r.name} (seed {r.seed})" for r in failed],
                   base_question_auroc={str(s): {q: dict(auroc=a, auroc_unreviewed=u) for q, (a, u) in v.items()}
                                        for s, v in question_aurocs.items()})
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
+    tmp = os.path.join(out_dir, "results.json.tmp")
+    with open(tmp, "w") as f:
         json.dump(result, f, indent=1)
-    print("\n" + write_table(records, question_aurocs, os.path.join(out_dir, "table.md"), len(seeds), total))
-    plot(records, question_aurocs, out_dir)
-    print(f"\nwrote {out_dir}/results.json, table.md, curves.png, lambda.png, questions.png in {total / 60:.1f} min")
-    if failed:
-        raise SystemExit(f"{len(failed)} run(s) failed: " + ", ".join(result["failed"]))
+    os.replace(tmp, os.path.join(out_dir, "results.json"))
 
 
 def git_commit():

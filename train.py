@@ -90,7 +90,7 @@ SETTINGS = dict(
     # evaluation
     eval_tasks=(120, "tasks per split in each evaluation (0: no ground-truth evaluation)"),
     eval_temperature=(0.5, "sampling temperature of the evaluations (pass@1)"),
-    eval_samples=(4, "solutions sampled per evaluation task (pass@1 is estimated from all of them)"),
+    eval_samples=(6, "solutions sampled per evaluation task (pass@1 is estimated from all of them)"),
     ft_eval_interval=(60, "fine-tuning iterations between ground-truth evaluations"),
     eval_init=(True, "evaluate the starting model before fine-tuning"),
 )
