@@ -609,17 +609,17 @@ def main():
 
 
 def tier(run):
-    """The order of the runs: the bases, what the headline compares, the baselines, the null
-    control (a base of its own), the sweeps, then the other runs with pretrainings of their
+    """The order of the runs: the bases, what the headline compares, the null control (a base
+    of its own), the baselines, the sweeps, then the other runs with pretrainings of their
     own; seed by seed within each, so that an experiment stopped early has whole seeds of
     the main comparisons."""
     if run.name == "base":
         return 0
     if run.name in (EM, METHOD):
         return 1
-    if run.group == "sources":  # the null control first: the runs with a pretraining of their own cost most
-        return 3 if "none" in run.name else 6
-    return {"conditions": 2, "adversarial": 2, "alternatives": 2, "initial": 5}.get(run.group, 4)
+    if run.group == "sources":  # the null control early: it says whether the judgement is the model's own
+        return 2 if "none" in run.name else 6
+    return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 5}.get(run.group, 4)
 
 
 def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, question_aurocs):

@@ -20,7 +20,7 @@ from engine import complete
 
 SETTINGS = dict(
     ckpt=("out/base.pt", "checkpoint to read and steer"),
-    layer=(-1, "read and steer after this block (-1: the middle one, n_layer // 2 - 1)"),
+    layer=(-1, "read and steer after this block (-1: the middle one, n_layer // 2 - 1, at least 0)"),
     pairs=(256, "contrast pairs (honest form vs hack) from training-split tasks"),
     strengths=("0,1,2,4,8", "comma-separated strengths to try on the validation tasks"),
     val_tasks=(60, "validation tasks (training split, never the held-out ones) that choose the strength"),
@@ -86,7 +86,7 @@ def main():
     except ValueError:
         raise flags.UsageError("--strengths wants comma-separated numbers") from None
     model, enc, ckpt = checkpoint.load_model(cfg["ckpt"])
-    layer = cfg["layer"] if cfg["layer"] >= 0 else model.config.n_layer // 2 - 1
+    layer = cfg["layer"] if cfg["layer"] >= 0 else max(0, model.config.n_layer // 2 - 1)
     if not 0 <= layer < model.config.n_layer:
         raise flags.UsageError(f"--layer must be below the model's {model.config.n_layer} blocks")
     train_tasks = codehack.tasks("train", cfg["pairs"] + cfg["val_tasks"], seed=cfg["seed"])

@@ -9,7 +9,7 @@ import pytest
 
 import codehack
 import experiment
-from conftest import TINY, run_script
+from conftest import TINY, run_in_process, run_script
 
 TINY_TRAIN = " ".join(map(shlex.quote, TINY))
 
@@ -17,7 +17,7 @@ TINY_TRAIN = " ".join(map(shlex.quote, TINY))
 @pytest.fixture(scope="module")
 def tiny_experiment(tiny_base, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("experiment")
-    args = ["--seeds=1", f"--out_dir={out_dir}", f"--data_dir={tiny_base['folder']}/data",
+    args = ["--seeds=1", "--jobs=2", "--threads=1", f"--out_dir={out_dir}", f"--data_dir={tiny_base['folder']}/data",
             f"--train_args={TINY_TRAIN} --max_iters=0 --ft_iters=2 --ft_batch_size=2 --eval_tasks=2 --dpo_batch=2"]
     out = run_script("experiment.py", *args, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
@@ -63,6 +63,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     for r in result["runs"]:  # every evaluation keeps its per-task verdicts, k letters a task
         assert len(r["metrics"]["verdicts"]) == 2 and len({len(v) for v in r["metrics"]["verdicts"]}) == 1
     assert [p["step"] for p in runs[experiment.METHOD]["curve"]] == [1, 2]  # curve_evals=2 -> every step
+    assert {r["threads"] for r in result["runs"]} == {1}  # the thread count asked for, every run
     assert set(result["base_question_auroc"]["1337"]) == {codehack.QUESTION, *experiment.QUESTIONS}
 
 
@@ -81,6 +82,26 @@ def test_a_rerun_reuses_finished_runs(tiny_experiment):
     assert out.returncode == 0, out.stderr[-2000:]
     runs = len(json.load(open(tiny_experiment["out_dir"] / "results.json"))["runs"])
     assert runs == 35 and out.stdout.count(", reused)") == runs
+    # a report of what has finished runs nothing, and a different thread count is not the same run
+    out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", timeout=120)
+    assert out.returncode == 0 and "35 of 35 runs finished" in out.stdout, out.stderr[-2000:]
+    out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", "--threads=2", timeout=120)
+    assert out.returncode == 0 and "0 of 35 runs finished" in out.stdout, out.stderr[-2000:]
+
+
+def test_runs_come_in_the_order_the_headline_needs():
+    cfg = dict(data_dir="data", train_flags=[], curve_evals=2, initial_from=0.5, contamination=0.3,
+               source_list=["none", "explicit"])
+    runs = sorted((r for seed in (1, 2) for r in experiment.plan(seed, cfg, experiment.DEFAULTS)),
+                  key=lambda r: (experiment.tier(r), r.seed))
+    names = [r.name for r in runs]
+    assert names[:2] == ["base", "base"] and set(names[2:6]) == {experiment.EM, experiment.METHOD}
+    assert [r.seed for r in runs[2:6]] == [1, 1, 2, 2]
+    first = {name: names.index(name) for name in names}
+    assert first["base (none)"] < first["judge: oracle (sandbox)"] < first["lam=0.1"] < first[experiment.INITIAL[0]] \
+        < first["base (explicit)"]
+    for i, run in enumerate(runs):  # every run comes after the runs it needs (same seed)
+        assert all(any((r.seed, r.name) == (run.seed, n) for r in runs[:i]) for n in run.needs), run.name
 
 
 def record(condition, seed, hack_rate, verdicts):
@@ -115,5 +136,5 @@ def test_summarize_uses_the_sample_std_and_skips_undefined_values():
     (["--train_args=--ft_iters=0"], "needs --ft_iters and --eval_tasks of at least 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    out = run_script("experiment.py", *args)
+    out = run_in_process("experiment.py", *args)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

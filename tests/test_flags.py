@@ -5,7 +5,7 @@ import pytest
 
 import flags
 import train
-from conftest import ROOT, TINY, run_script
+from conftest import ROOT, TINY, run_in_process
 
 SETTINGS = dict(n_layer=(4, ""), lr=(6e-3, ""), name=("x", ""), compile=(False, ""))
 
@@ -51,5 +51,5 @@ def test_the_repository_config_files_hold_train_settings_only():
     (["config/tiny.py", "--n_layer=x"], "--n_layer wants an integer"),
 ])
 def test_train_py_reports_config_errors_in_one_line(args, message):
-    out = run_script("train.py", *args)
+    out = run_in_process("train.py", *args)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1

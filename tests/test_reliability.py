@@ -5,14 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 import checkpoint
 import train
-from conftest import ROOT, TINY, run_script
+from conftest import ROOT, TINY, run_in_process, run_script
 from dpo import dpo_loss, sequence_logps
 from model import GPT, GPTConfig
 
@@ -162,10 +161,18 @@ def test_scripts_reject_bad_input_in_one_line(tiny_base, tmp_path, script, args,
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint at all")
     args = [a.replace("CORRUPT", str(corrupt)).replace("BASE", tiny_base["ckpt"]) for a in args]
-    out = run_script(script, *args)
+    out = run_in_process(script, *args)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert out.stdout == ""  # nothing half-written
+
+
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "sample.py", "repe.py", "experiment.py"])
+def test_the_command_line_itself_answers_bad_input_in_one_line(script):
+    # the cases above run in this process; here each script as a user starts it
+    out = run_script(script, "--no_such_setting=1")
+    assert out.returncode == 2 and out.stderr.strip() == f"{script}: error: unknown setting --no_such_setting (see --help)"
+    assert out.stdout == ""
 
 
 def test_evaluate_json_names_the_sandbox_isolation(tiny_base):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import checkpoint
-from conftest import TINY, run_script
+from conftest import TINY, run_in_process, run_script
 
 
 def test_pretraining_writes_a_base_checkpoint_and_a_summary(tiny_base):
@@ -59,7 +59,7 @@ def test_online_stage_runs_end_to_end_from_a_saved_base(tiny_base, tmp_path):
     (["positional"], "arguments look like --name=value"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    out = run_script("train.py", *args)
+    out = run_in_process("train.py", *args)
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
