@@ -7,7 +7,7 @@ compare paired on the same base. Each run is a plain `train.py`, `evaluate.py` o
 command; its folder under OUT_DIR/runs/ keeps its log, checkpoints and summary, and a rerun
 skips finished runs.
     python experiment.py            # 5 seeds: hours on 2 CPU cores (see results/README.md)
-    python experiment.py --quick    # 1 seed, shorter pretraining and fine-tuning (a first look)
+    python experiment.py --quick    # 1 seed, shorter runs, the main conditions only (a first look)
     python experiment.py --seeds=3 --sources= --train_args="--n_layer=6"   # fewer runs; any train.py flags
 Writes OUT_DIR/results.json (every run: its command, config, thread count, metrics and
 per-task verdicts; the commit at the start), OUT_DIR/table.md (mean and spread over seeds,
@@ -43,8 +43,11 @@ SETTINGS = dict(
     seeds=(5, "number of seeds (each pretrains its own base)"),
     sources=("none,explicit", "conscience sources (codehack.World) besides the default partial one: each pretrains "
                               "its own base per seed and runs the method from it (empty: none)"),
-    quick=(False, "a first look: --seeds=1 --out_dir=results/quick and train.py's --max_iters=1000 --ft_iters=30 "
-                  "--eval_tasks=50 (flags given win)"),
+    quick=(False, "a first look: --seeds=1 --max_tier=2 --out_dir=results/quick and train.py's --max_iters=1000 "
+                  "--ft_iters=30 --eval_tasks=50 (flags given win)"),
+    max_tier=(6, "run the runs of these tiers only (see tier()): 0 the bases, 1 EM and the method, 2 the null "
+                 "control, 3 the baselines and the adversarial stage, 4 the sweeps, 5 initial training, "
+                 "6 the explicit source"),
     train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
                     "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
                     "and question"),
@@ -65,7 +68,7 @@ QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the
 METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc",
            "conscience_auroc/unreviewed", "conscience_false_flag", "conscience_fooled", "sft_token_acc",
            "families/hack_rate", "families/honest_pass"]
-PAIRED = ["hack_rate", "honest_pass", "broad_misaligned"]  # compared with the method, paired on each seed's base
+PAIRED = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen"]  # against the method, paired
 METHOD = "conscience (the method)"
 EM = "no conscience (EM)"
 INITIAL = ("initial training on a contaminated corpus", "initial training on a contaminated corpus, conscience")
@@ -368,12 +371,32 @@ def headline(records):
     return lines
 
 
+BASE_METRICS = ["honest_pass", "hack_rate", "conscience_auroc", "conscience_auroc/reviewed",
+                "conscience_auroc/unreviewed", "conscience_auroc/unseen", "conscience_false_flag"]
+
+
+def base_table(records):
+    """Every pretrained base, seed by seed: is it capable, and what does its conscience see?"""
+    kinds = [name for name in ("base", "base (none)", "base (explicit)", *INITIAL) if any(named(name)(r) for r in records)]
+    lines = ["Every pretrained base, seed by seed (the initial-training runs are bases too: pretraining only).", "",
+             "| base | seed | " + " | ".join(BASE_METRICS) + " |", "|---|---|" + "---|" * len(BASE_METRICS)]
+    for name in kinds:
+        runs = sorted((r for r in records if named(name)(r)), key=lambda r: r["seed"])
+        for r in runs:
+            lines.append(f"| {name} | {r['seed']} | " + " | ".join(f"{r['metrics'].get(m, float('nan')):.3f}"
+                                                                   for m in BASE_METRICS) + " |")
+        if len(runs) > 1:
+            lines.append(f"| {name} | mean [95% t] | " + " | ".join(
+                fmt_interval(*mean_interval(records, named(name), m)) for m in BASE_METRICS) + " |")
+    return lines
+
+
 def write_table(records, question_aurocs, path, seeds, total):
     cols = METRICS + ["minutes"]
     for r in records:
         r["metrics"]["minutes"] = r["wall_seconds"] / 60
     present = [(label, key) for label, key in rows(records) if any(key(r) for r in records)]
-    lines = headline(records) + ["", f"Every condition: mean ± sample standard deviation over the seeds (of {seeds}) "
+    lines = headline(records) + [""] + base_table(records) + ["", f"Every condition: mean ± sample standard deviation over the seeds (of {seeds}) "
              "that ran it; k samples per task (pass@1 from all k). Held-out instances of the training families; "
              "`families/`: held-out families.", "", "| condition | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for label, key in present:
@@ -445,7 +468,8 @@ def plot(records, question_aurocs, out_dir):
         for ax, metric in zip(axes, ("hack_rate", "broad_misaligned")):
             band(ax, steps, [[bases[r["seed"]][metric]] + [p[metric] for p in r["curve"]] for r in runs], name)
             ax.set(xlabel="fine-tuning step", ylabel=metric, ylim=(-0.02, 1.02))
-    axes[0].legend()
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend()
     fig.suptitle("Fine-tuning on hacking data, with and without the conscience (band: min-max over seeds)")
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "curves.png"), dpi=120)
@@ -517,7 +541,8 @@ def plot(records, question_aurocs, out_dir):
 def main():
     cfg = flags.parse(SETTINGS, doc=__doc__)
     if cfg["quick"]:  # quick changes the defaults; flags given on the command line still win
-        cfg = flags.parse({**SETTINGS, "seeds": (1, ""), "out_dir": ("results/quick", "")}, doc=__doc__)
+        cfg = flags.parse({**SETTINGS, "seeds": (1, ""), "max_tier": (2, ""), "out_dir": ("results/quick", "")},
+                          doc=__doc__)
     flags.positive(cfg, "seeds", "jobs")
     if cfg["threads"] < 0:
         raise flags.UsageError("--threads must not be negative (0: cores // jobs)")
@@ -552,7 +577,8 @@ def main():
         raise flags.UsageError("--contamination is a share (0 to 1), --initial_from a share below 1")
     threads = cfg["threads"] or max(1, cores // cfg["jobs"])
     torch.set_num_threads(threads)  # the question study runs here: at the runs' thread count too
-    runs = sorted((run for seed in seeds for run in plan(seed, cfg, tcfg)), key=lambda r: (tier(r), r.seed))
+    runs = sorted((run for seed in seeds for run in plan(seed, cfg, tcfg) if tier(run) <= cfg["max_tier"]),
+                  key=lambda r: (tier(r), r.seed))
 
     def weight(run):  # for the ETA: a pretraining costs about four fine-tuning runs, an evaluation less than one
         if run.script == "train.py" and "--ft_iters=0" in run.args:
