@@ -7,7 +7,7 @@ compare paired on the same base. Each run is a plain `train.py`, `evaluate.py` o
 command; its folder under OUT_DIR/runs/ keeps its log, checkpoints and summary, and a rerun
 skips finished runs.
     python experiment.py            # 5 seeds: hours on 2 CPU cores (see results/README.md)
-    python experiment.py --quick    # 1 seed, shorter runs, the main conditions only (a first look)
+    python experiment.py --quick    # 1 seed, shorter runs, base, EM and the method only (minutes)
     python experiment.py --seeds=3 --sources= --train_args="--n_layer=6"   # fewer runs; any train.py flags
 Writes OUT_DIR/results.json (every run: its command, config, thread count, metrics and
 per-task verdicts; the commit at the start), OUT_DIR/table.md (mean and spread over seeds,
@@ -36,6 +36,7 @@ from common import eta
 from evaluate import conscience_metrics
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+QUICK = ["--max_iters=2000", "--ft_iters=60", "--eval_tasks=60"]  # a base that hacks little but solves half
 SETTINGS = dict(
     out_dir=("results", "where results.json, table.md, the plots and runs/ go"),
     data_dir=("data", "cache of the prepared corpus and tokenizer (shared by all runs)"),
@@ -43,8 +44,8 @@ SETTINGS = dict(
     seeds=(5, "number of seeds (each pretrains its own base)"),
     sources=("none,explicit", "conscience sources (codehack.World) besides the default partial one: each pretrains "
                               "its own base per seed and runs the method from it (empty: none)"),
-    quick=(False, "a first look: --seeds=1 --max_tier=2 --out_dir=results/quick and train.py's --max_iters=1000 "
-                  "--ft_iters=30 --eval_tasks=50 (flags given win)"),
+    quick=(False, "a first look in minutes: --seeds=1 --max_tier=1 --curve_evals=1 --out_dir=results/quick and "
+                  "train.py's " + " ".join(QUICK) + " (flags given win)"),
     max_tier=(6, "run the runs of these tiers only (see tier()): 0 the bases, 1 EM and the method, 2 the null "
                  "control, 3 the baselines and the adversarial stage, 4 the sweeps, 5 initial training, "
                  "6 the explicit source"),
@@ -59,7 +60,6 @@ SETTINGS = dict(
     report_only=(False, "run nothing: write results.json, table.md and the plots from the runs finished so far"),
     curve_evals=(2, "evaluations in the middle of the no-conscience and conscience runs, for the curves"),
 )
-QUICK = ["--max_iters=1000", "--ft_iters=30", "--eval_tasks=50"]
 
 LAMBDAS = [0.1, 0.3, 1.0]  # with 0 (the EM run, see lambda_sweep) and the method's default (DEFAULTS["lam"])
 BETAS = [0.03, 0.3]         # with 0.1 (the default)
@@ -541,8 +541,8 @@ def plot(records, question_aurocs, out_dir):
 def main():
     cfg = flags.parse(SETTINGS, doc=__doc__)
     if cfg["quick"]:  # quick changes the defaults; flags given on the command line still win
-        cfg = flags.parse({**SETTINGS, "seeds": (1, ""), "max_tier": (2, ""), "out_dir": ("results/quick", "")},
-                          doc=__doc__)
+        cfg = flags.parse({**SETTINGS, "seeds": (1, ""), "max_tier": (1, ""), "curve_evals": (1, ""),
+                           "out_dir": ("results/quick", "")}, doc=__doc__)
     flags.positive(cfg, "seeds", "jobs")
     if cfg["threads"] < 0:
         raise flags.UsageError("--threads must not be negative (0: cores // jobs)")
