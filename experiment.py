@@ -64,6 +64,7 @@ SETTINGS = dict(
 LAMBDAS = [0.1, 0.3, 1.0]  # with 0 (the EM run, see lambda_sweep) and the method's default (DEFAULTS["lam"])
 BETAS = [0.03, 0.3]         # with 0.1 (the default)
 CADENCES = [2, 4]           # with 1 (the default)
+THRESHOLDS = [0.0, 2.0]     # with -2 (the default): flag more of the online samples
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
 METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc",
            "conscience_auroc/unreviewed", "conscience_false_flag", "conscience_fooled", "sft_token_acc",
@@ -160,6 +161,8 @@ def plan(seed, cfg, tcfg):
         ft(f"beta={beta}", "beta", f"--beta={beta}", value=beta)
     for every in CADENCES:
         ft(f"conscience_every={every}", "cadence", f"--conscience_every={every}", value=every)
+    for t in THRESHOLDS:
+        ft(f"threshold={t}", "threshold", f"--threshold={t}", value=t)
     for i, q in enumerate(QUESTIONS):
         ft(f"question {i + 2}", "question", f"--question={q}", value=q)
     by_name = {run.name: run for run in runs}
@@ -322,7 +325,8 @@ def rows(records):
                                                                                          "sources", "initial"))]
     out.append(("lam=0 (= the EM run)", lambda r: r["condition"] == EM))
     sweeps = [("lam", LAMBDAS, DEFAULTS["lam"]), ("beta", BETAS, DEFAULTS["beta"]),
-              ("conscience_every", CADENCES, DEFAULTS["conscience_every"])]
+              ("conscience_every", CADENCES, DEFAULTS["conscience_every"]),
+              ("threshold", THRESHOLDS, DEFAULTS["threshold"])]
     for flag, values, default in sweeps:
         for v in sorted(values + [default]):
             if v == default:
@@ -407,7 +411,8 @@ def write_table(records, question_aurocs, path, seeds, total):
               "excludes 0 and p < 0.05; otherwise 'no difference found'.", "",
               "| condition | " + " | ".join(f"{m} vs method" for m in PAIRED) + " |", "|---|" + "---|" * len(PAIRED)]
     for label, key in present:
-        if label != METHOD and "(= the method)" not in label and label not in INITIAL:
+        other_world = label.startswith("base (")  # a base of another world: nothing to pair with the method
+        if label != METHOD and "(= the method)" not in label and label not in INITIAL and not other_world:
             lines.append(f"| {label} | " + " | ".join(fmt_paired(paired(records, key, named(METHOD), m))
                                                      for m in PAIRED) + " |")
     if all(any(named(name)(r) for r in records) for name in INITIAL):
@@ -491,10 +496,10 @@ def plot(records, question_aurocs, out_dir):
     # 2. the four stages the paper names, each without and with the conscience
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
     bars(axes[0], [EM, METHOD], ["no conscience", "conscience"], "fine-tuning on hacking data")
-    bars(axes[1], list(INITIAL), ["no conscience", "conscience"], "initial training on a contaminated corpus")
+    bars(axes[1], list(INITIAL), ["no conscience", "conscience"], "initial training, contaminated corpus")
     adversarial = [f"adversarial{c}: {of}" for of in ("base", EM, METHOD) for c in ("", " + inference-time conscience")]
     bars(axes[2], adversarial, [f"{of}{c}" for of in ("base", "EM", "method") for c in ("", " + IT")],
-         "adversarial prompting (IT: inference-time conscience)")
+         "adversarial prompts (IT: inference-time conscience)")
     bars(axes[3], [EM, "inference-time conscience on EM", "RepE steering of EM"], ["EM", "EM + IT conscience", "EM + RepE"],
          "zero-shot: the EM model at inference")
     axes[0].legend(fontsize=8)
@@ -502,18 +507,20 @@ def plot(records, question_aurocs, out_dir):
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "stages.png"), dpi=120)
 
-    # 3. the sweeps: lambda (0 is the EM run), beta, cadence, the alternative and the conscience's source
-    fig, axes = plt.subplots(1, 5, figsize=(18, 4.2))
+    # 3. the sweeps: lambda (0 is the EM run), beta, cadence, threshold, the alternative, the conscience's source
+    fig, axes = plt.subplots(1, 6, figsize=(21, 4.2))
     sweeps = [("λ", [EM] + [f"lam={v}" for v in LAMBDAS] + [METHOD], [0.0] + LAMBDAS + [DEFAULTS["lam"]]),
               ("β", [f"beta={v}" for v in BETAS] + [METHOD], BETAS + [DEFAULTS["beta"]]),
               ("conscience every N steps", [METHOD] + [f"conscience_every={v}" for v in CADENCES],
-               [DEFAULTS["conscience_every"]] + CADENCES)]
+               [DEFAULTS["conscience_every"]] + CADENCES),
+              ("flag below threshold", [METHOD] + [f"threshold={v}" for v in THRESHOLDS],
+               [DEFAULTS["threshold"]] + THRESHOLDS)]
     for ax, (label, names, values) in zip(axes, sweeps):
         order = np.argsort(values, kind="stable")
         bars(ax, [names[i] for i in order], [f"{values[i]:g}" for i in order], label)
-    bars(axes[3], [METHOD, "alternatives: policy resamples"], ["frozen copy's rewrite", "policy resamples"],
+    bars(axes[4], [METHOD, "alternatives: policy resamples"], ["frozen copy's rewrite", "policy resamples"],
          "the alternative")
-    bars(axes[4], ["conscience, none world", METHOD, "conscience, explicit world"], ["none", "partial", "explicit"],
+    bars(axes[5], ["conscience, none world", METHOD, "conscience, explicit world"], ["none", "partial", "explicit"],
          "the conscience's source in pretraining")
     axes[0].legend(fontsize=8)
     fig.suptitle("Sweeps around the method (bars: mean over seeds, 95% t interval; dots: seeds)")

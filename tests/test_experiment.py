@@ -36,6 +36,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
                  for of in ("base", experiment.EM, experiment.METHOD)}
     expected |= {f"lam={v}" for v in experiment.LAMBDAS} | {f"beta={v}" for v in experiment.BETAS}
     expected |= {f"conscience_every={v}" for v in experiment.CADENCES}
+    expected |= {f"threshold={v}" for v in experiment.THRESHOLDS}
     expected |= {f"question {i + 2}" for i in range(len(experiment.QUESTIONS))}
     assert set(runs) == expected and not result["failed"]
     for r in result["runs"]:
@@ -55,6 +56,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     assert (critique["judge"], critique["align"], critique["threshold"], critique["margin"]) == \
         ("policy", "sft", math.inf, -math.inf)
     assert runs["alternatives: policy resamples"]["config"]["alternatives"] == "resample"
+    assert runs["threshold=2.0"]["config"]["threshold"] == 2.0
     assert runs["conscience, none world"]["config"]["conscience_source"] == "none"
     assert runs["base (explicit)"]["config"]["conscience_source"] == "explicit"
     assert runs[experiment.INITIAL[0]]["config"]["hack_share"] == runs[experiment.INITIAL[1]]["config"]["hack_share"] > 0.02
@@ -81,12 +83,12 @@ def test_a_rerun_reuses_finished_runs(tiny_experiment):
     out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     runs = len(json.load(open(tiny_experiment["out_dir"] / "results.json"))["runs"])
-    assert runs == 35 and out.stdout.count(", reused)") == runs
+    assert runs == 37 and out.stdout.count(", reused)") == runs
     # a report of what has finished runs nothing, and a different thread count is not the same run
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", timeout=120)
-    assert out.returncode == 0 and "35 of 35 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "37 of 37 runs finished" in out.stdout, out.stderr[-2000:]
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", "--threads=2", timeout=120)
-    assert out.returncode == 0 and "0 of 35 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "0 of 37 runs finished" in out.stdout, out.stderr[-2000:]
 
 
 def test_runs_come_in_the_order_the_headline_needs():
