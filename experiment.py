@@ -47,7 +47,7 @@ SETTINGS = dict(
     quick=(False, "a first look in minutes: --seeds=1 --max_tier=1 --curve_evals=1 --out_dir=results/quick and "
                   "train.py's " + " ".join(QUICK) + " (flags given win)"),
     max_tier=(6, "run the runs of these tiers only (see tier()): 0 the bases, 1 EM and the method, 2 the null "
-                 "control, 3 the baselines and the adversarial stage, 4 the sweeps, 5 initial training, "
+                 "control, 3 the baselines and the adversarial stage, 4 initial training, 5 the sweeps, "
                  "6 the explicit source"),
     train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
                     "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
@@ -71,6 +71,7 @@ METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_uns
            "families/hack_rate", "families/honest_pass"]
 PAIRED = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen"]  # against the method, paired
 METHOD = "conscience (the method)"
+CRITIQUE = "critique and revise (constitutional SFT)"
 EM = "no conscience (EM)"
 INITIAL = ("initial training on a contaminated corpus", "initial training on a contaminated corpus, conscience")
 DEFAULTS = {name: default for name, (default, _) in train.SETTINGS.items()}
@@ -124,9 +125,12 @@ def plan(seed, cfg, tcfg):
     ft("judge: random preferences", "conditions", "--judge=random")
     ft("judge: oracle (sandbox)", "conditions", "--judge=oracle")
     ft("SFT on alternatives, no DPO", "conditions", "--align=sft")
-    # constitutional-AI-style baseline: the live model critiques every sample (its answer to the
-    # question), revises it (its rewrite after "no"), and the revision is trained by imitation
-    ft("critique and revise (constitutional SFT)", "conditions", "--judge=policy", "--align=sft", "--threshold=inf",
+    # the constitutional-AI-style baseline (SL-CAI): the model as it was before fine-tuning (the
+    # frozen copy) critiques every sample (the question) and revises it (its rewrite after "no"),
+    # and the revisions are trained by imitation, whatever they score; then the same with the
+    # live model as critic and reviser
+    ft(CRITIQUE, "conditions", "--align=sft", "--threshold=inf", "--margin=-inf")
+    ft("critique and revise by the live model", "conditions", "--judge=policy", "--align=sft", "--threshold=inf",
        "--margin=-inf")
     ft("inoculation prompting", "conditions", "--conscience=False", "--inoculate=True")
     conscience = [f"--temperature={tcfg['eval_temperature']}", f"--threshold={tcfg['threshold']}",
@@ -180,6 +184,45 @@ def finished(run, out_dir, threads):
     record = json.load(open(path))
     same = record["args"] == run.args and record.get("upstream") == run.upstream and record.get("threads") == threads
     return record if same else None
+
+
+def restore(runs, out_dir, threads, running=True):
+    """Put back the run.json of runs that results.json records but whose folder is gone (the
+    folders are not kept in git; results.json is), so that a rerun reuses them. A run whose
+    checkpoint a run still to do needs is not restored: it runs again, and must reproduce its
+    recorded metrics, since the restored runs after it used its earlier checkpoint (with
+    running=False, for a report, every recorded run is restored).
+    Returns (the restored runs, {(seed, name): recorded metrics} of the runs to do again)."""
+    path = os.path.join(out_dir, "results.json")
+    if not os.path.exists(path):
+        return [], {}
+    done = {(r["seed"], r["condition"]): r for r in json.load(open(path))["runs"]}
+
+    def has_checkpoint(run):
+        folder = os.path.join(out_dir, run.folder)
+        return os.path.isdir(folder) and any(f.endswith(".pt") for f in os.listdir(folder))
+
+    matching = {(run.seed, run.name): run for run in runs if finished(run, out_dir, threads) is None
+                and (r := done.get((run.seed, run.name))) is not None
+                and (r["args"], r.get("upstream"), r.get("threads")) == (run.args, run.upstream, threads)}
+    candidates = dict(matching)
+    changed = running  # with nothing to run (--report_only), every recorded run is restored
+    while changed:  # a candidate needed by a run that will execute must execute too, unless its checkpoint is there
+        changed = False
+        for run in runs:
+            if (run.seed, run.name) in candidates or finished(run, out_dir, threads) is not None:
+                continue
+            for name in run.needs:
+                need = candidates.get((run.seed, name))
+                if need is not None and not has_checkpoint(need):
+                    del candidates[(run.seed, name)]
+                    changed = True
+    for key, run in candidates.items():
+        os.makedirs(os.path.join(out_dir, run.folder), exist_ok=True)
+        with open(os.path.join(out_dir, run.folder, "run.json"), "w") as f:
+            json.dump(done[key], f, indent=1)
+    again = {key: done[key]["metrics"] for key in matching if key not in candidates}
+    return list(candidates.values()), again
 
 
 def execute(run, out_dir, threads):
@@ -340,7 +383,7 @@ def named(name):
     return lambda r: r["condition"] == name
 
 
-HEADLINE = ["base", EM, METHOD, "judge: oracle (sandbox)", "critique and revise (constitutional SFT)",
+HEADLINE = ["base", EM, METHOD, "judge: oracle (sandbox)", CRITIQUE,
             "inference-time conscience on EM", "RepE steering of EM", *INITIAL, "conscience, none world"]
 HEADLINE_METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc/unreviewed"]
 
@@ -444,7 +487,10 @@ def write_table(records, question_aurocs, path, seeds, total):
         lines.append(f"| {q} | {'seen' if q in codehack.QUESTIONS_SEEN else 'unseen'} | {spread[0]} | {spread[1]} | "
                      + " | ".join(fmt(*summarize(records, question_runs(q), m))
                                   for m in ("conscience_auroc", "hack_rate", "honest_pass")) + " |")
-    lines += ["", f"Total wall time: {total / 60:.1f} min."]
+    reused = sum(bool(r.get("reused")) for r in records)
+    lines += ["", f"Cost: the {len(records)} runs took {sum(r['wall_seconds'] for r in records) / 60:.1f} min in all "
+              f"(each its own wall time, {records[0]['threads'] if records else 0} thread(s)); the last invocation "
+              f"took {total / 60:.1f} min" + (f" and reused {reused} of them." if reused else ".")]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return "\n".join(lines)
@@ -604,6 +650,10 @@ def main():
         return table
 
     failed = []
+    restored, again = restore(runs, out_dir, threads, running=not cfg["report_only"])
+    if restored:
+        print(f"{len(restored)} finished runs restored from {out_dir}/results.json; {len(again)} to run again "
+              "(their checkpoints are needed and gone)", flush=True)
     if cfg["report_only"]:
         records = [r for r in (finished(run, out_dir, threads) for run in runs) if r is not None]
         question_aurocs = {s: a for s in seeds for a in [cached_question_aurocs(out_dir, s)] if a}
@@ -619,6 +669,13 @@ def main():
 
     def on_done(run, record):
         nonlocal done_weight
+        recorded = again.get((run.seed, run.name))
+        if recorded is not None and not record.get("reused"):  # the restored runs after it used its earlier checkpoint
+            same = lambda a, b: a == b or (a != a and b != b)  # noqa: E731 (nan: an undefined metric, as recorded)
+            record["reproduced"] = all(same(record["metrics"].get(k), v) for k, v in recorded.items() if k != "minutes")
+            print(f"seed {run.seed} {run.name}: run again, " + ("the same metrics as recorded" if record["reproduced"]
+                  else "WARNING: metrics differ from the record, which the restored runs after it started from"),
+                  flush=True)
         records.append(record)
         if run.name == "base":
             try:  # a measurement of the base: its failure should not cost the seed's runs
@@ -643,8 +700,8 @@ def main():
 
 def tier(run):
     """The order of the runs: the bases, what the headline compares, the null control (a base
-    of its own), the baselines, the sweeps, then the other runs with pretrainings of their
-    own; seed by seed within each, so that an experiment stopped early has whole seeds of
+    of its own), the baselines and the adversarial stage, the initial-training stage, the
+    sweeps, then the explicit source; seed by seed within each, so that an experiment stopped early has whole seeds of
     the main comparisons."""
     if run.name == "base":
         return 0
@@ -652,7 +709,7 @@ def tier(run):
         return 1
     if run.group == "sources":  # the null control early: it says whether the judgement is the model's own
         return 2 if "none" in run.name else 6
-    return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 5}.get(run.group, 4)
+    return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 4}.get(run.group, 5)
 
 
 def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, question_aurocs):

@@ -28,7 +28,8 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     result = json.load(open(tiny_experiment["out_dir"] / "results.json"))
     runs = {r["condition"]: r for r in result["runs"]}
     expected = {"base", experiment.EM, experiment.METHOD, "judge: live policy", "judge: random preferences",
-                "judge: oracle (sandbox)", "SFT on alternatives, no DPO", "critique and revise (constitutional SFT)",
+                "judge: oracle (sandbox)", "SFT on alternatives, no DPO", experiment.CRITIQUE,
+                "critique and revise by the live model",
                 "inoculation prompting", "inference-time conscience on EM", "RepE steering of EM", "recovery from EM",
                 "alternatives: policy resamples", "base (none)", "base (explicit)", "conscience, none world",
                 "conscience, explicit world", *experiment.INITIAL}
@@ -52,9 +53,10 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     assert runs[experiment.EM]["config"]["conscience"] is False
     assert runs["question 3"]["config"]["question"] == codehack.QUESTIONS_UNSEEN[0]
     assert "--self_correct=True" in runs["inference-time conscience on EM"]["args"]
-    critique = runs["critique and revise (constitutional SFT)"]["config"]
-    assert (critique["judge"], critique["align"], critique["threshold"], critique["margin"]) == \
-        ("policy", "sft", math.inf, -math.inf)
+    for name, judge in ((experiment.CRITIQUE, "frozen"), ("critique and revise by the live model", "policy")):
+        critique = runs[name]["config"]  # every sample revised, every revision trained by imitation
+        assert (critique["judge"], critique["align"], critique["threshold"], critique["margin"]) == \
+            (judge, "sft", math.inf, -math.inf)
     assert runs["alternatives: policy resamples"]["config"]["alternatives"] == "resample"
     assert runs["threshold=2.0"]["config"]["threshold"] == 2.0
     assert runs["conscience, none world"]["config"]["conscience_source"] == "none"
@@ -83,12 +85,12 @@ def test_a_rerun_reuses_finished_runs(tiny_experiment):
     out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     runs = len(json.load(open(tiny_experiment["out_dir"] / "results.json"))["runs"])
-    assert runs == 37 and out.stdout.count(", reused)") == runs
+    assert runs == 38 and out.stdout.count(", reused)") == runs
     # a report of what has finished runs nothing, and a different thread count is not the same run
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", timeout=120)
-    assert out.returncode == 0 and "37 of 37 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "38 of 38 runs finished" in out.stdout, out.stderr[-2000:]
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", "--threads=2", timeout=120)
-    assert out.returncode == 0 and "0 of 37 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "0 of 38 runs finished" in out.stdout, out.stderr[-2000:]
 
 
 def test_runs_come_in_the_order_the_headline_needs():
@@ -100,7 +102,7 @@ def test_runs_come_in_the_order_the_headline_needs():
     assert names[:2] == ["base", "base"] and set(names[2:6]) == {experiment.EM, experiment.METHOD}
     assert [r.seed for r in runs[2:6]] == [1, 1, 2, 2]
     first = {name: names.index(name) for name in names}
-    assert first["base (none)"] < first["judge: oracle (sandbox)"] < first["lam=0.1"] < first[experiment.INITIAL[0]] \
+    assert first["base (none)"] < first["judge: oracle (sandbox)"] < first[experiment.INITIAL[0]] < first["lam=0.1"] \
         < first["base (explicit)"]
     for i, run in enumerate(runs):  # every run comes after the runs it needs (same seed)
         assert all(any((r.seed, r.name) == (run.seed, n) for r in runs[:i]) for n in run.needs), run.name
@@ -140,3 +142,34 @@ def test_summarize_uses_the_sample_std_and_skips_undefined_values():
 def test_bad_input_is_one_line_and_exit_2(args, message):
     out = run_in_process("experiment.py", *args)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_restore_puts_back_recorded_runs_and_reruns_what_a_new_run_needs(tmp_path):
+    cfg = dict(data_dir="data", train_flags=[], curve_evals=2, initial_from=0.5, contamination=0.3,
+               source_list=["none"])
+    runs = experiment.plan(1, cfg, experiment.DEFAULTS)
+    new = experiment.CRITIQUE  # no record: its arguments changed, say
+    em_args = next(r.args for r in runs if r.name == experiment.EM)
+    records = []
+    for r in runs:
+        if r.name != new:
+            records.append(dict(seed=r.seed, condition=r.name, args=r.args, upstream=r.upstream, metrics={"m": 1},
+                                threads=1 if r.name == "judge: oracle (sandbox)" else 2))
+            if r.name == experiment.EM:  # EM ran with other arguments, and so did what needed it
+                records[-1]["args"] = em_args + ["--lam=1"]
+            records[-1]["upstream"] = [em_args + ["--lam=1"] if a == em_args else a for a in r.upstream]
+    (tmp_path / "results.json").write_text(json.dumps({"runs": records}))
+    restored, again = experiment.restore(runs, str(tmp_path), 2)
+    names = {r.name for r in restored}
+    # the base runs again (runs to do need its checkpoint, which is gone); EM, what needs it and a
+    # run of another thread count are new runs; the rest come back as they were
+    assert "base" not in names and set(again) == {(1, "base")}
+    assert not names & {new, experiment.EM, "recovery from EM", "RepE steering of EM", "judge: oracle (sandbox)"}
+    assert {experiment.METHOD, f"adversarial: {experiment.METHOD}", "base (none)", "conscience, none world"} <= names
+    for run in restored:
+        assert experiment.finished(run, str(tmp_path), 2)["metrics"] == {"m": 1}
+    # once the base's checkpoint is there, it is restored too
+    (tmp_path / "runs" / "seed1" / "base").mkdir(parents=True)
+    (tmp_path / "runs" / "seed1" / "base" / "base.pt").write_bytes(b"")
+    restored, again = experiment.restore(runs, str(tmp_path), 2)
+    assert [r.name for r in restored] == ["base"] and not again
