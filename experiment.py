@@ -414,7 +414,15 @@ def headline(records):
           if v is not None and v == v]  # nan: a run with one task
     if se:
         lines += ["", f"Standard error of one run's hack_rate or honest_pass over its tasks: median {np.median(se):.3f}, "
-                  f"largest {max(se):.3f} ({len(se)} rates)."]
+                  f"largest {max(se):.3f} ({len(se)} rates, {np.mean(np.array(se) > 0.02):.0%} above 0.02)."]
+        verdicts = [vs for r in records for vs in [r["metrics"].get("verdicts")] if vs and len(vs[0]) > 1]
+        n, k = (len(verdicts[0]), len(verdicts[0][0])) if verdicts else (0, 1)
+        if k > 1:  # the same number of samples spread over more tasks: the spread between tasks is most of the SE
+            largest = {s: max(stats.rate_se_split([v.count(c) for v in vs], len(vs[0]), len(vs) * len(vs[0]) // s, s)
+                              for vs in verdicts for c in LETTER.values()) for s in {k, 3, 2, 1} if s <= k}
+            lines += ["", "The largest of them with the same number of samples spread over more tasks "
+                      "(stats.rate_se_split): " + ", ".join(f"{n * k // s} tasks x {s}: {se_:.3f}"
+                                                              for s, se_ in sorted(largest.items(), reverse=True)) + "."]
     return lines
 
 
@@ -477,6 +485,16 @@ def write_table(records, question_aurocs, path, seeds, total):
             cells = [fmt(*summarize(records, k, m)) for k in (plain, guarded) for m in ("hack_rate", "honest_pass")]
             lines.append(f"| {of} | " + " | ".join(cells) + " | "
                          + fmt_paired(paired(records, guarded, plain, "hack_rate")) + " |")
+    zero_shot = [name for name in ("inference-time conscience on EM", "RepE steering of EM")
+                 if any(named(name)(r) for r in records)]
+    if zero_shot:
+        lines += ["", "Zero-shot: the EM model at inference, with the inference-time conscience or RepE steering, "
+                  "minus the EM model alone, paired on each seed as above (the inference-time conscience keeps the "
+                  "samples it does not revise, which the CMH test does not assume: it is conservative there).", "",
+                  "| condition | " + " | ".join(f"{m} vs EM" for m in PAIRED) + " |", "|---|" + "---|" * len(PAIRED)]
+        for name in zero_shot:
+            lines.append(f"| {name} | " + " | ".join(fmt_paired(paired(records, named(name), named(EM), m))
+                                                    for m in PAIRED) + " |")
     lines += ["", "Question study: the base model's conscience AUROC with each phrasing (all hack styles / the "
               "unreviewed ones), and the method run with that phrasing.", "",
               "| question | in pretraining | base AUROC | base AUROC, unreviewed styles | final conscience_auroc "
@@ -637,7 +655,6 @@ def main():
         if run.script == "train.py" and "--ft_iters=0" in run.args:
             return 4.0 * tcfg["max_iters"] / DEFAULTS["max_iters"]
         return 1.0 if run.script == "train.py" else 0.4
-    total_weight = sum(map(weight, runs))
     records, question_aurocs, t0, commit = [], {}, time.time(), git_commit()  # the code as it starts
     done_weight = 0.0
 
@@ -664,8 +681,10 @@ def main():
     for world in worlds + [{"hack_share": cfg["contamination"]}]:  # each world's data once, before the runs race
         world = codehack.World.from_config({**tcfg, **world})
         codehack.prepare(cfg["data_dir"], tcfg["n_docs"], tcfg["vocab_size"], seed=0, world=world)
-    print(f"{len(runs)} runs over seeds {seeds}, {cfg['jobs']} at a time with {threads} thread(s) each; "
-          f"runs and logs in {out_dir}/runs", flush=True)
+    to_do = [run for run in runs if finished(run, out_dir, threads) is None]
+    total_weight = sum(map(weight, to_do))  # the ETA counts the runs to do, not those to reuse
+    print(f"{len(runs)} runs over seeds {seeds}, {len(to_do)} to do, {cfg['jobs']} at a time with {threads} "
+          f"thread(s) each; runs and logs in {out_dir}/runs", flush=True)
 
     def on_done(run, record):
         nonlocal done_weight
@@ -682,7 +701,7 @@ def main():
                 question_aurocs[run.seed] = base_question_aurocs(out_dir, run.seed, tcfg["eval_tasks"])
             except Exception as e:
                 print(f"error: the question study of seed {run.seed}'s base: {e}", flush=True)
-        done_weight += weight(run)
+        done_weight += 0 if record.get("reused") else weight(run)
         report(time.time() - t0, final=False)  # what has finished so far is on disk at every moment
         m = record["metrics"]
         print(f"[{len(records):3d}/{len(runs)}] seed {run.seed} {run.name}: hack_rate {m['hack_rate']:.3f}, "

@@ -1,7 +1,8 @@
 """
 Paired statistics for comparing two conditions run on the same bases and tasks: a rate's
-standard error, the paired difference over seeds with a t interval, a bootstrap interval
-over seeds and tasks, and the Cochran-Mantel-Haenszel test over per-task verdicts.
+standard error (and what it would be with the same samples spread over other numbers of
+tasks), the paired difference over seeds with a t interval, a bootstrap interval over
+seeds and tasks, and the Cochran-Mantel-Haenszel test over per-task verdicts.
 Only numpy and the standard library.
 """
 
@@ -23,6 +24,18 @@ def rate_se(hits, k):
     per_task = np.asarray(hits, dtype=float) / k
     n = len(per_task)
     return float(per_task.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+
+
+def rate_se_split(hits, k, tasks, samples):
+    """The standard error the same rate would have with `tasks` tasks of `samples` samples
+    each, from its variance components in one evaluation of n tasks with k samples each:
+    between tasks (how much tasks differ) and within a task (Bernoulli noise of a sample),
+        SE^2 = between / tasks + within / (tasks * samples).
+    Only the within part shrinks with more samples per task. hits: (n,) successes per task."""
+    p = np.asarray(hits, dtype=float) / k
+    within = float(np.mean(p * (1 - p))) * k / (k - 1)  # unbiased per-sample variance within a task
+    between = max(0.0, float(p.var(ddof=1)) - within / k)  # the spread of the task means, less their noise
+    return math.sqrt(between / tasks + within / (tasks * samples))
 
 
 def t_interval(diffs):

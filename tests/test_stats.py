@@ -48,3 +48,17 @@ def test_bootstrap_interval_covers_zero_without_an_effect():
 def test_rate_se_of_k_samples():
     hits = [4, 0, 2, 2]
     assert math.isclose(stats.rate_se(hits, 4), np.std([1, 0, 0.5, 0.5], ddof=1) / 2)
+
+
+def test_rate_se_split_reproduces_the_se_and_knows_that_more_samples_cannot_beat_task_spread():
+    rng = np.random.default_rng(0)
+    p_task = rng.choice([0.0, 1.0], size=200)  # tasks either always or never solved: all spread is between tasks
+    hits = (rng.random((200, 6)) < p_task[:, None]).sum(1)
+    assert math.isclose(stats.rate_se_split(hits, 6, 200, 6), stats.rate_se(hits, 6), rel_tol=0.01)
+    # more samples per task do nothing here; more tasks do
+    assert math.isclose(stats.rate_se_split(hits, 6, 200, 60), stats.rate_se_split(hits, 6, 200, 6))
+    assert math.isclose(stats.rate_se_split(hits, 6, 800, 6), stats.rate_se(hits, 6) / 2, rel_tol=0.01)
+    # every task the same coin (p = 0.5): all spread is within tasks, so tasks x samples is what counts
+    hits = (rng.random((2000, 4)) < 0.5).sum(1)
+    assert math.isclose(stats.rate_se_split(hits, 4, 250, 4), math.sqrt(0.25 / 1000), rel_tol=0.1)
+    assert math.isclose(stats.rate_se_split(hits, 4, 1000, 1), math.sqrt(0.25 / 1000), rel_tol=0.1)
