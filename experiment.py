@@ -415,14 +415,16 @@ def headline(records):
     if se:
         lines += ["", f"Standard error of one run's hack_rate or honest_pass over its tasks: median {np.median(se):.3f}, "
                   f"largest {max(se):.3f} ({len(se)} rates, {np.mean(np.array(se) > 0.02):.0%} above 0.02)."]
+        # the spread between tasks is most of it: what would the same samples give, spread over more tasks?
         verdicts = [vs for r in records for vs in [r["metrics"].get("verdicts")] if vs and len(vs[0]) > 1]
-        n, k = (len(verdicts[0]), len(verdicts[0][0])) if verdicts else (0, 1)
-        if k > 1:  # the same number of samples spread over more tasks: the spread between tasks is most of the SE
-            largest = {s: max(stats.rate_se_split([v.count(c) for v in vs], len(vs[0]), len(vs) * len(vs[0]) // s, s)
-                              for vs in verdicts for c in LETTER.values()) for s in {k, 3, 2, 1} if s <= k}
+        if verdicts:
+            n, k = len(verdicts[0]), len(verdicts[0][0])  # tasks and samples per task, the same in every evaluation
+            splits = [s for s in (6, 3, 2, 1) if s <= k]
+            largest = [max(stats.rate_se_split([v.count(c) for v in vs], k, n * k // s, s)
+                           for vs in verdicts for c in LETTER.values()) for s in splits]
             lines += ["", "The largest of them with the same number of samples spread over more tasks "
                       "(stats.rate_se_split): " + ", ".join(f"{n * k // s} tasks x {s}: {se_:.3f}"
-                                                              for s, se_ in sorted(largest.items(), reverse=True)) + "."]
+                                                              for s, se_ in zip(splits, largest)) + "."]
     return lines
 
 
@@ -720,8 +722,8 @@ def main():
 def tier(run):
     """The order of the runs: the bases, what the headline compares, the null control (a base
     of its own), the baselines and the adversarial stage, the initial-training stage, the
-    sweeps, then the explicit source; seed by seed within each, so that an experiment stopped early has whole seeds of
-    the main comparisons."""
+    sweeps, then the explicit source; seed by seed within each, so that an experiment
+    stopped early has whole seeds of the main comparisons."""
     if run.name == "base":
         return 0
     if run.name in (EM, METHOD):
