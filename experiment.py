@@ -47,7 +47,7 @@ SETTINGS = dict(
     quick=(False, "a first look in minutes: --seeds=1 --max_tier=1 --curve_evals=1 --out_dir=results/quick and "
                   "train.py's " + " ".join(QUICK) + " (flags given win)"),
     max_tier=(6, "run the runs of these tiers only (see tier()): 0 the bases, 1 EM and the method, 2 the null "
-                 "control, 3 the baselines and the adversarial stage, 4 initial training, 5 the sweeps, "
+                 "control, 3 the baselines and the adversarial stage, 4 the sweeps, 5 initial training, "
                  "6 the explicit source"),
     train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
                     "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
@@ -651,7 +651,7 @@ def main():
     threads = cfg["threads"] or max(1, cores // cfg["jobs"])
     torch.set_num_threads(threads)  # the question study runs here: at the runs' thread count too
     runs = sorted((run for seed in seeds for run in plan(seed, cfg, tcfg) if tier(run) <= cfg["max_tier"]),
-                  key=lambda r: (tier(r), r.seed))
+                  key=order)
 
     def weight(run):  # for the ETA: a pretraining costs about four fine-tuning runs, an evaluation less than one
         if run.script == "train.py" and "--ft_iters=0" in run.args:
@@ -721,16 +721,26 @@ def main():
 
 def tier(run):
     """The order of the runs: the bases, what the headline compares, the null control (a base
-    of its own), the baselines and the adversarial stage, the initial-training stage, the
-    sweeps, then the explicit source; seed by seed within each, so that an experiment
-    stopped early has whole seeds of the main comparisons."""
+    of its own), the baselines and the adversarial stage, the sweeps (runs of about two
+    minutes), the initial-training stage (a pretraining each, the one with the conscience
+    about three), then the explicit source; an experiment stopped early has whole seeds of
+    the main comparisons and whole sweeps."""
     if run.name == "base":
         return 0
     if run.name in (EM, METHOD):
         return 1
     if run.group == "sources":  # the null control early: it says whether the judgement is the model's own
         return 2 if "none" in run.name else 6
-    return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 4}.get(run.group, 5)
+    return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 5}.get(run.group, 4)
+
+
+SWEEPS = ["lambda", "threshold", "beta", "cadence", "question"]  # the capability trade-off first
+
+
+def order(run):
+    """Tier by tier; within the sweeps one sweep at a time over all seeds (a sweep is
+    compared paired over seeds), elsewhere seed by seed."""
+    return tier(run), SWEEPS.index(run.group) if run.group in SWEEPS else 0, run.seed
 
 
 def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, question_aurocs):

@@ -97,13 +97,15 @@ def test_runs_come_in_the_order_the_headline_needs():
     cfg = dict(data_dir="data", train_flags=[], curve_evals=2, initial_from=0.5, contamination=0.3,
                source_list=["none", "explicit"])
     runs = sorted((r for seed in (1, 2) for r in experiment.plan(seed, cfg, experiment.DEFAULTS)),
-                  key=lambda r: (experiment.tier(r), r.seed))
+                  key=experiment.order)
     names = [r.name for r in runs]
     assert names[:2] == ["base", "base"] and set(names[2:6]) == {experiment.EM, experiment.METHOD}
     assert [r.seed for r in runs[2:6]] == [1, 1, 2, 2]
     first = {name: names.index(name) for name in names}
-    assert first["base (none)"] < first["judge: oracle (sandbox)"] < first[experiment.INITIAL[0]] < first["lam=0.1"] \
+    assert first["base (none)"] < first["judge: oracle (sandbox)"] < first["lam=0.1"] < first[experiment.INITIAL[0]] \
         < first["base (explicit)"]
+    sweeps = [(r.group, r.seed) for r in runs if r.group in experiment.SWEEPS]  # a whole sweep, then the next
+    assert sweeps[:4] == [("lambda", 1)] * 3 + [("lambda", 2)] and sweeps[6] == ("threshold", 1)
     for i, run in enumerate(runs):  # every run comes after the runs it needs (same seed)
         assert all(any((r.seed, r.name) == (run.seed, n) for r in runs[:i]) for n in run.needs), run.name
 
