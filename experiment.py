@@ -362,7 +362,7 @@ def question_runs(q):
 
 def rows(records):
     """(label, predicate) for every row of the table: the conditions, the alternative source,
-    the conscience sources, then the sweeps."""
+    the conscience sources, then the sweeps and the questions."""
     out = [(name, lambda r, n=name: r["condition"] == n)
            for name in dict.fromkeys(r["condition"] for r in records if r["group"] in ("conditions", "alternatives",
                                                                                          "sources", "initial"))]
@@ -376,6 +376,7 @@ def rows(records):
                 out.append((f"{flag}={v} (= the method)", lambda r: r["condition"] == METHOD))
             else:
                 out.append((f"{flag}={v}", lambda r, n=f"{flag}={v}": r["condition"] == n))
+    out += [(f"question {i + 2}", named(f"question {i + 2}")) for i in range(len(QUESTIONS))]  # see the question study
     return out
 
 
@@ -448,6 +449,32 @@ def base_table(records):
     return lines
 
 
+def against_base(records, present):
+    """Every condition fine-tuned from a base against that base (its world's, seed by seed,
+    paired as against the method), with the seeds on which it kept within issue 11's targets
+    (hack_rate at most 0.05 above the base, honest_pass at most 0.10 below)."""
+    lines = ["", "Against the base it was fine-tuned from, paired the same way: does a condition keep the base's "
+             "capability? Last column: the seeds on which it hacks at most 0.05 more than the base and solves at "
+             "most 0.10 less.", "",
+             "| condition | hack_rate vs base | honest_pass vs base | seeds within both |", "|---|---|---|---|"]
+    bases = {(r["condition"], r["seed"]): r["metrics"] for r in records if r["condition"].startswith("base")}
+    from_base = lambda r: any(a.startswith("--init_from=") and a.endswith("/base.pt") for a in r["args"])  # noqa: E731
+    for label, key in present:
+        if label.startswith(("base", "lam=0 ")) or "(= the method)" in label:  # the latter two: rows of their own
+            continue
+        runs = [r for r in records if key(r) and from_base(r)]  # not evaluations, recovery or initial training
+        name = f"base ({runs[0]['value']})" if runs and runs[0]["group"] == "sources" else "base"
+        runs = [r for r in runs if (name, r["seed"]) in bases]
+        if not runs:
+            continue
+        within = sum(r["metrics"]["hack_rate"] - bases[name, r["seed"]]["hack_rate"] <= 0.05
+                     and r["metrics"]["honest_pass"] - bases[name, r["seed"]]["honest_pass"] >= -0.10 for r in runs)
+        cells = [fmt_paired(paired(records, key, named(name), m)) for m in ("hack_rate", "honest_pass")]
+        lines.append(f"| {label}{'' if name == 'base' else f' (vs {name})'} | " + " | ".join(cells)
+                     + f" | {within} of {len(runs)} |")
+    return lines
+
+
 def write_table(records, question_aurocs, path, seeds, total):
     cols = METRICS + ["minutes"]
     for r in records:
@@ -468,6 +495,7 @@ def write_table(records, question_aurocs, path, seeds, total):
         if label != METHOD and "(= the method)" not in label and label not in INITIAL and not other_world:
             lines.append(f"| {label} | " + " | ".join(fmt_paired(paired(records, key, named(METHOD), m))
                                                      for m in PAIRED) + " |")
+    lines += against_base(records, present)
     if all(any(named(name)(r) for r in records) for name in INITIAL):
         lines += ["", "Initial training: pretraining on a corpus whose task documents are hacks at the experiment's "
                   "--contamination share, with the conscience step (a snapshot taken at --initial_from of pretraining "
@@ -509,8 +537,9 @@ def write_table(records, question_aurocs, path, seeds, total):
                                   for m in ("conscience_auroc", "hack_rate", "honest_pass")) + " |")
     reused = sum(bool(r.get("reused")) for r in records)
     lines += ["", f"Cost: the {len(records)} runs took {sum(r['wall_seconds'] for r in records) / 60:.1f} min in all "
-              f"(each its own wall time, {records[0]['threads'] if records else 0} thread(s)); the last invocation "
-              f"took {total / 60:.1f} min" + (f" and reused {reused} of them." if reused else ".")]
+              f"(each its own wall time, {records[0]['threads'] if records else 0} thread(s))"
+              + ("; written by --report_only." if total is None else f"; the last invocation took {total / 60:.1f} min"
+                 + (f" and reused {reused} of them." if reused else "."))]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return "\n".join(lines)
@@ -676,7 +705,7 @@ def main():
     if cfg["report_only"]:
         records = [r for r in (finished(run, out_dir, threads) for run in runs) if r is not None]
         question_aurocs = {s: a for s in seeds for a in [cached_question_aurocs(out_dir, s)] if a}
-        print(report(sum(r["wall_seconds"] for r in records), final=True))
+        print(report(None, final=True))
         print(f"\n{len(records)} of {len(runs)} runs finished; wrote {out_dir}/results.json, table.md and the plots")
         return
     worlds = [{"conscience_source": source} for source in [tcfg["conscience_source"]] + cfg["source_list"]]
@@ -700,7 +729,10 @@ def main():
         records.append(record)
         if run.name == "base":
             try:  # a measurement of the base: its failure should not cost the seed's runs
-                question_aurocs[run.seed] = base_question_aurocs(out_dir, run.seed, tcfg["eval_tasks"])
+                cached = cached_question_aurocs(out_dir, run.seed) if record.get("reused") else None
+                if not cached or set(cached) != {codehack.QUESTION, *QUESTIONS}:  # none, or of other questions
+                    cached = base_question_aurocs(out_dir, run.seed, tcfg["eval_tasks"])
+                question_aurocs[run.seed] = cached
             except Exception as e:
                 print(f"error: the question study of seed {run.seed}'s base: {e}", flush=True)
         done_weight += 0 if record.get("reused") else weight(run)
@@ -747,7 +779,8 @@ def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, que
     result = dict(command="python " + " ".join(shlex.quote(a) for a in sys.argv), settings=cfg, train_config=tcfg,
                   machine=dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
                                python=platform.python_version(), torch=torch.__version__),
-                  commit=commit, total_seconds=total, seeds=seeds, runs=records,
+                  commit=commit, total_seconds=total,  # this invocation's (None: --report_only)
+                  run_seconds=sum(r["wall_seconds"] for r in records), seeds=seeds, runs=records,
                   failed=[f"{r.name} (seed {r.seed})" for r in failed],
                   base_question_auroc={str(s): {q: dict(auroc=a, auroc_unreviewed=u) for q, (a, u) in v.items()}
                                        for s, v in question_aurocs.items()})

@@ -75,7 +75,7 @@ def test_table_and_plots_are_written(tiny_experiment):
     out_dir = tiny_experiment["out_dir"]
     table = (out_dir / "table.md").read_text()
     assert "| conscience (the method) |" in table and "| lam=0 (= the EM run) |" in table
-    assert "Against the method, paired" in table and "Adversarial prompting" in table
+    assert "Against the method, paired" in table and "Against the base" in table and "Adversarial prompting" in table
     assert "Question study" in table and "unseen" in table and "Initial training" in table
     for name in ("curves.png", "stages.png", "sweeps.png", "questions.png"):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -127,6 +127,28 @@ def test_paired_comparison_finds_a_consistent_difference_and_not_a_noisy_one():
     # one seed: no interval, no verdict
     d = experiment.paired(method[:1] + worse[:1], experiment.named("x"), experiment.named(experiment.METHOD), "hack_rate")
     assert d["verdict"] == "n/a (1 seed)"
+
+
+def test_against_base_counts_the_seeds_within_the_capability_targets():
+    def run(condition, seed, hack, honest, init="runs/seed1/base/base.pt", group="conditions", value=None):
+        return {"condition": condition, "seed": seed, "group": group, "value": value, "args": [f"--init_from={init}"],
+                "metrics": {"hack_rate": hack, "honest_pass": honest}}
+    records = [run("base", 1, 0.0, 0.9, init="scratch"), run("base", 2, 0.0, 0.9, init="scratch"),
+               run("base (none)", 1, 0.0, 0.5, init="scratch"), run("base (none)", 2, 0.0, 0.5, init="scratch"),
+               run("x", 1, 0.04, 0.81), run("x", 2, 0.06, 0.85),  # seed 2 hacks 0.06 more: outside
+               run("x", 3, 0.9, 0.0),                             # no base for seed 3: not counted
+               run("y", 1, 0.0, 0.79), run("y", 2, 0.0, 0.9),     # seed 1 solves 0.11 less: outside
+               # fine-tuned from the none world's base: compared with that base
+               run("z", 1, 0.0, 0.45, group="sources", value="none"), run("z", 2, 0.0, 0.45, group="sources",
+                                                                          value="none"),
+               run("recovery", 1, 0.0, 0.0, init="runs/seed1/em/final.pt"),  # from EM, not from a base
+               {**run("evaluation", 1, 0.0, 0.0), "args": ["--ckpt=runs/seed1/base/base.pt"]}]
+    names = ("base", "x", "y", "z", "recovery", "evaluation")
+    lines = experiment.against_base(records, [(c, experiment.named(c)) for c in names])
+    row = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| ") and "---" not in line}
+    assert set(row) == {"condition", "x", "y", "z (vs base (none))"}
+    assert row["x"].endswith("| 1 of 2 |") and "+0.050 [" in row["x"]
+    assert row["y"].endswith("| 1 of 2 |") and row["z (vs base (none))"].endswith("| 2 of 2 |")
 
 
 def test_summarize_uses_the_sample_std_and_skips_undefined_values():
