@@ -47,8 +47,8 @@ SETTINGS = dict(
     quick=(False, "a first look in minutes: --seeds=1 --max_tier=1 --curve_evals=1 --out_dir=results/quick and "
                   "train.py's " + " ".join(QUICK) + " (flags given win)"),
     max_tier=(6, "run the runs of these tiers only (see tier()): 0 the bases, 1 EM and the method, 2 the null "
-                 "control, 3 the baselines and the adversarial stage, 4 the sweeps, 5 initial training, "
-                 "6 the explicit source"),
+                 "control, 3 the baselines and the adversarial stage, 4 the sweeps, 5 the explicit source, "
+                 "6 initial training"),
     train_args=("", "train.py flags or config files for every run (e.g. \"--n_layer=6 --ft_iters=200\"); each condition's own flags "
                     "win over them, and the table's '(= the method)' rows assume train.py's default lam, beta, cadence "
                     "and question"),
@@ -754,16 +754,17 @@ def main():
 def tier(run):
     """The order of the runs: the bases, what the headline compares, the null control (a base
     of its own), the baselines and the adversarial stage, the sweeps (runs of about two
-    minutes), the initial-training stage (a pretraining each, the one with the conscience
-    about three), then the explicit source; an experiment stopped early has whole seeds of
-    the main comparisons and whole sweeps."""
+    minutes), the explicit source (a pretraining and one run a seed), then the
+    initial-training stage (two pretrainings a seed, the one with the conscience about three
+    times as long); an experiment stopped early has whole seeds of the main comparisons and
+    whole sweeps."""
     if run.name == "base":
         return 0
     if run.name in (EM, METHOD):
         return 1
     if run.group == "sources":  # the null control early: it says whether the judgement is the model's own
-        return 2 if "none" in run.name else 6
-    return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 5}.get(run.group, 4)
+        return 2 if "none" in run.name else 5
+    return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 6}.get(run.group, 4)
 
 
 SWEEPS = ["lambda", "threshold", "beta", "cadence", "question"]  # the capability trade-off first

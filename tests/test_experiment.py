@@ -102,8 +102,8 @@ def test_runs_come_in_the_order_the_headline_needs():
     assert names[:2] == ["base", "base"] and set(names[2:6]) == {experiment.EM, experiment.METHOD}
     assert [r.seed for r in runs[2:6]] == [1, 1, 2, 2]
     first = {name: names.index(name) for name in names}
-    assert first["base (none)"] < first["judge: oracle (sandbox)"] < first["lam=0.1"] < first[experiment.INITIAL[0]] \
-        < first["base (explicit)"]
+    assert first["base (none)"] < first["judge: oracle (sandbox)"] < first["lam=0.1"] < first["base (explicit)"] \
+        < first[experiment.INITIAL[0]]
     sweeps = [(r.group, r.seed) for r in runs if r.group in experiment.SWEEPS]  # a whole sweep, then the next
     assert sweeps[:4] == [("lambda", 1)] * 3 + [("lambda", 2)] and sweeps[6] == ("threshold", 1)
     for i, run in enumerate(runs):  # every run comes after the runs it needs (same seed)
