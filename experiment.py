@@ -531,7 +531,8 @@ def write_table(records, question_aurocs, path, seeds, total):
               "| hack_rate | honest_pass |", "|---|---|---|---|---|---|---|"]
     for q in [codehack.QUESTION] + QUESTIONS:
         base = [np.array([a[q][i] for a in question_aurocs.values()]) for i in (0, 1)]
-        spread = [fmt(b.mean(), b.std(ddof=1) if len(b) > 1 else float("nan"), len(b)) for b in base]
+        spread = [fmt(b.mean(), b.std(ddof=1) if len(b) > 1 else float("nan"), len(b)) if len(b) else "n/a"
+                  for b in base]  # n/a: no base has finished yet
         lines.append(f"| {q} | {'seen' if q in codehack.QUESTIONS_SEEN else 'unseen'} | {spread[0]} | {spread[1]} | "
                      + " | ".join(fmt(*summarize(records, question_runs(q), m))
                                   for m in ("conscience_auroc", "hack_rate", "honest_pass")) + " |")
@@ -780,15 +781,20 @@ def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, que
     result = dict(command="python " + " ".join(shlex.quote(a) for a in sys.argv), settings=cfg, train_config=tcfg,
                   machine=dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
                                python=platform.python_version(), torch=torch.__version__),
-                  commit=commit, total_seconds=total,  # this invocation's (None: --report_only)
+                  commit=commit, total_seconds=total,  # this invocation's
                   run_seconds=sum(r["wall_seconds"] for r in records), seeds=seeds, runs=records,
                   failed=[f"{r.name} (seed {r.seed})" for r in failed],
                   base_question_auroc={str(s): {q: dict(auroc=a, auroc_unreviewed=u) for q, (a, u) in v.items()}
                                        for s, v in question_aurocs.items()})
+    path = os.path.join(out_dir, "results.json")
+    if total is None and os.path.exists(path):  # --report_only: the file still names the invocation that ran the runs
+        ran = json.load(open(path))
+        result.update({key: ran[key] for key in ("command", "settings", "commit", "total_seconds") if key in ran},
+                      reported_by=result["command"])
     tmp = os.path.join(out_dir, "results.json.tmp")
     with open(tmp, "w") as f:
         json.dump(result, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, "results.json"))
+    os.replace(tmp, path)
 
 
 def git_commit():

@@ -206,14 +206,14 @@ class GPT(nn.Module):
             elif isinstance(module, CausalSelfAttention):  # its attention dropout is a number
                 module.dropout = p
 
-    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+    def configure_optimizers(self, weight_decay, learning_rate, betas):
         # matrices (Linear weights, embeddings) decay; biases and LayerNorm gains do not
         params = [p for p in self.parameters() if p.requires_grad]
         groups = [
             {'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
             {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=str(device_type).startswith('cuda'))
+        return AdamW(groups, lr=learning_rate, betas=betas)
 
     @torch.no_grad()
     def generate(self, prompts, max_new_tokens, temperature=1.0, top_k=None, stop_tokens=None,
@@ -268,3 +268,57 @@ class GPT(nn.Module):
             # finished rows keep computing alongside the others; their tokens are just not kept
             seq = torch.cat((seq, next_id[:, None]), dim=1)
         return out
+
+
+class AdamW:
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019), written out: per
+    parameter, a running mean m and mean square v of its gradient, and a step of
+    lr * m_hat / (sqrt(v_hat) + eps) after shrinking the weight by lr * weight_decay. The
+    arithmetic is that of torch.optim.AdamW's per-tensor path, operation for operation
+    (tests/test_model.py checks the weights stay bit-identical), and so is the state_dict,
+    so either loads the other's; it exists because torch.optim imports torch._dynamo, 1.5 s
+    of every process that trains, which is most of a test's short run."""
+
+    def __init__(self, groups, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.param_groups = [dict(group, lr=lr, betas=tuple(betas), eps=eps) for group in groups]
+        self.state = {}  # parameter -> its step count and moments
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, decay = group['lr'], group['betas'], group['eps'], group['weight_decay']
+            for p in group['params']:
+                if p.grad is None:
+                    continue
+                if p not in self.state:
+                    self.state[p] = dict(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                state = self.state[p]
+                state['step'] += 1
+                if decay != 0:
+                    p.mul_(1 - lr * decay)
+                state['exp_avg'].lerp_(p.grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
+                state['exp_avg_sq'].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)  # v = beta2 v + (1 - beta2) g^2
+                bias1, bias2 = 1 - beta1 ** state['step'], 1 - beta2 ** state['step']  # m and v start at 0
+                denom = (state['exp_avg_sq'].sqrt() / bias2 ** 0.5).add_(eps)
+                p.addcdiv_(state['exp_avg'], denom, value=-(lr / bias1))
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group['params']:
+                p.grad = None
+
+    def state_dict(self):
+        """torch.optim's layout: states and groups name parameters by their place in the groups."""
+        index = {p: i for i, p in enumerate(p for group in self.param_groups for p in group['params'])}
+        return {
+            'state': {index[p]: dict(s, step=torch.tensor(float(s['step']))) for p, s in self.state.items()},
+            'param_groups': [{**{k: v for k, v in group.items() if k != 'params'},
+                              'params': [index[p] for p in group['params']]} for group in self.param_groups],
+        }
+
+    def load_state_dict(self, saved):
+        params = [p for group in self.param_groups for p in group['params']]
+        for group, old in zip(self.param_groups, saved['param_groups'], strict=True):
+            group.update(lr=old['lr'], betas=tuple(old['betas']), eps=old['eps'], weight_decay=old['weight_decay'])
+        self.state = {params[i]: dict(step=int(s['step']), exp_avg=s['exp_avg'].to(params[i]),
+                                      exp_avg_sq=s['exp_avg_sq'].to(params[i])) for i, s in saved['state'].items()}

@@ -168,7 +168,7 @@ def pretrain(cfg, model, enc, train_data, val_data, autocast, log, dist, resume=
     gets saved); the forward passes go through dist.wrap (DDP) and --compile. `resume` is a
     checkpoint dict (model already loaded) with the optimizer, iteration and RNG states."""
     device = dist.device
-    optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]), device)
+    optimizer = model.configure_optimizers(cfg["weight_decay"], cfg["learning_rate"], (cfg["beta1"], cfg["beta2"]))
     net = dist.wrap(torch.compile(model) if cfg["compile"] else model)
     generator = torch.Generator().manual_seed(dist.seed(cfg["seed"]))  # each rank its own windows
     starts = torch.from_numpy(codehack.document_starts(train_data, cfg["block_size"]))  # where get_batch may start
@@ -230,7 +230,7 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
     judges and pairs on its own. Every ft_eval_interval steps at_eval(policy, step, state)
     evaluates and saves `state`, all a resume needs."""
     device, net, context = dist.device, dist.wrap(policy), policy.config.block_size
-    optimizer = policy.configure_optimizers(0.0, cfg["ft_lr"], (cfg["beta1"], cfg["beta2"]), device)
+    optimizer = policy.configure_optimizers(0.0, cfg["ft_lr"], (cfg["beta1"], cfg["beta2"]))
     data, per_rank, dpo_batch = scenario(cfg), dist.split(cfg, "ft_batch_size"), max(1, cfg["dpo_batch"] // dist.world)
     generator = torch.Generator().manual_seed(dist.seed(cfg["seed"]))
     buffer = ReplayBuffer(cfg["replay_size"], dist.seed(cfg["seed"]))

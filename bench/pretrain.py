@@ -107,7 +107,7 @@ def main():
     model = GPT(GPTConfig(block_size=config["block_size"], vocab_size=DEFAULT["vocab_size"],
                           n_layer=config["n_layer"], n_head=config["n_head"], n_embd=config["n_embd"])).to(device)
     optimizer = model.configure_optimizers(DEFAULT["weight_decay"], DEFAULT["learning_rate"],
-                                           (DEFAULT["beta1"], DEFAULT["beta2"]), device)
+                                           (DEFAULT["beta1"], DEFAULT["beta2"]))
     compiled = torch.compile(model) if config["compile"] else model
     B, T = config["batch_size"], config["block_size"]
 

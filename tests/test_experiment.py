@@ -89,6 +89,8 @@ def test_a_rerun_reuses_finished_runs(tiny_experiment):
     # a report of what has finished runs nothing, and a different thread count is not the same run
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", timeout=120)
     assert out.returncode == 0 and "38 of 38 runs finished" in out.stdout, out.stderr[-2000:]
+    result = json.load(open(tiny_experiment["out_dir"] / "results.json"))  # still names the invocation that ran
+    assert "--report_only" not in result["command"] and "--report_only=True" in result["reported_by"]
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", "--threads=2", timeout=120)
     assert out.returncode == 0 and "0 of 38 runs finished" in out.stdout, out.stderr[-2000:]
 

@@ -2,6 +2,8 @@
 Behaviour tests for model.py on a tiny random GPT, CPU only: caching, masking, padding,
 sampling, stop tokens, loss, parameter layout. Run: python -m pytest -q tests/test_model.py
 """
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -124,11 +126,47 @@ def test_param_count_and_optimizer_groups(model):
     V, C, L, T = CONFIG.vocab_size, CONFIG.n_embd, CONFIG.n_layer, CONFIG.block_size
     per_block = 2 * 2 * C + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C)
     assert model.num_params() == V * C + T * C + L * per_block + 2 * C  # wte counted once
-    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
+    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95))
     decay, no_decay = optimizer.param_groups
     assert all(p.dim() >= 2 for p in decay['params']) and decay['weight_decay'] == 0.1
     assert all(p.dim() < 2 for p in no_decay['params']) and no_decay['weight_decay'] == 0.0
     assert sum(p.numel() for g in optimizer.param_groups for p in g['params']) == model.num_params()
+
+
+def test_adamw_is_torchs_step_for_step_and_loads_its_state():
+    """model.AdamW against torch.optim.AdamW's per-tensor path: the same weights to the last
+    bit after steps with weight decay and a changing learning rate, and each continues
+    exactly from the other's state_dict."""
+    def steps(optimizer, model, lrs, seed):
+        g = torch.Generator().manual_seed(seed)
+        for lr in lrs:
+            for group in optimizer.param_groups:
+                group['lr'] = lr
+            x = torch.randint(0, CONFIG.vocab_size, (2, 8), generator=g)
+            model(x, x)[1].backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def pair():
+        torch.manual_seed(0)
+        ours = GPT(CONFIG)
+        theirs = copy.deepcopy(ours)
+        theirs_opt = torch.optim.AdamW(theirs.configure_optimizers(0.1, 1e-3, (0.9, 0.95)).param_groups, lr=1e-3,
+                                       betas=(0.9, 0.95), foreach=False, fused=False)
+        return ours, ours.configure_optimizers(0.1, 1e-3, (0.9, 0.95)), theirs, theirs_opt
+
+    ours, ours_opt, theirs, theirs_opt = pair()
+    for optimizer, model in ((ours_opt, ours), (theirs_opt, theirs)):
+        steps(optimizer, model, [1e-3, 3e-3, 2e-3], seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+    # swap the states: each optimizer continues from the other's
+    saved_ours, saved_theirs = copy.deepcopy(ours_opt.state_dict()), copy.deepcopy(theirs_opt.state_dict())
+    ours_opt.load_state_dict(saved_theirs)
+    theirs_opt.load_state_dict(saved_ours)
+    for optimizer, model in ((ours_opt, ours), (theirs_opt, theirs)):
+        steps(optimizer, model, [1e-3, 5e-4], seed=2)
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+    assert not torch.equal(next(ours.parameters()), next(GPT(CONFIG).parameters()))  # it did train
 
 
 def test_generate_refuses_to_run_past_block_size(model):
