@@ -691,11 +691,14 @@ def main():
     done_weight = 0.0
 
     def report(total, final):
-        records.sort(key=lambda r: (r["seed"], [x.name for x in runs].index(r["condition"])))
-        write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, question_aurocs)
-        table = write_table(records, question_aurocs, os.path.join(out_dir, "table.md"), len(seeds), total)
+        reached = {(r["seed"], r["condition"]) for r in records}  # and the runs finished earlier, not reached yet:
+        waiting = [r | {"reused": True} for run in runs if (run.seed, run.name) not in reached  # a stop keeps them
+                   for r in [finished(run, out_dir, threads)] if r is not None]
+        shown = sorted(records + waiting, key=lambda r: (r["seed"], [x.name for x in runs].index(r["condition"])))
+        write_results(out_dir, cfg, tcfg, commit, total, seeds, shown, failed, question_aurocs)
+        table = write_table(shown, question_aurocs, os.path.join(out_dir, "table.md"), len(seeds), total)
         if final:
-            plot(records, question_aurocs, out_dir)
+            plot(shown, question_aurocs, out_dir)
         return table
 
     failed = []
@@ -787,10 +790,12 @@ def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, que
                   base_question_auroc={str(s): {q: dict(auroc=a, auroc_unreviewed=u) for q, (a, u) in v.items()}
                                        for s, v in question_aurocs.items()})
     path = os.path.join(out_dir, "results.json")
-    if total is None and os.path.exists(path):  # --report_only: the file still names the invocation that ran the runs
-        ran = json.load(open(path))
-        result.update({key: ran[key] for key in ("command", "settings", "commit", "total_seconds") if key in ran},
-                      reported_by=result["command"])
+    if total is None:  # --report_only: the file keeps naming the invocation that ran the runs, if it had these settings
+        ran = json.load(open(path)) if os.path.exists(path) else {}
+        ignore = lambda settings: {k: v for k, v in settings.items() if k != "report_only"}  # noqa: E731
+        if ignore(ran.get("settings", {})) == ignore(json.loads(json.dumps(cfg))):
+            result.update({key: ran[key] for key in ("command", "commit", "total_seconds") if key in ran})
+        result["reported_by"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     tmp = os.path.join(out_dir, "results.json.tmp")
     with open(tmp, "w") as f:
         json.dump(result, f, indent=1)

@@ -276,8 +276,9 @@ class AdamW:
     lr * m_hat / (sqrt(v_hat) + eps) after shrinking the weight by lr * weight_decay. The
     arithmetic is that of torch.optim.AdamW's per-tensor path, operation for operation
     (tests/test_model.py checks the weights stay bit-identical), and so is the state_dict,
-    so either loads the other's; it exists because torch.optim imports torch._dynamo, 1.5 s
-    of every process that trains, which is most of a test's short run."""
+    so either loads the other's. It exists because constructing a torch.optim optimizer
+    imports torch._dynamo: 1.2 to 2 s of every process that trains, most of a test's short
+    run. It takes configure_optimizers' groups (each with its weight_decay), one lr for all."""
 
     def __init__(self, groups, lr, betas=(0.9, 0.999), eps=1e-8):
         self.param_groups = [dict(group, lr=lr, betas=tuple(betas), eps=eps) for group in groups]
@@ -293,16 +294,17 @@ class AdamW:
                 if p not in self.state:
                     self.state[p] = dict(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
                 state = self.state[p]
+                m, v, g = state['exp_avg'], state['exp_avg_sq'], p.grad
                 state['step'] += 1
                 if decay != 0:
                     p.mul_(1 - lr * decay)
-                state['exp_avg'].lerp_(p.grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
-                state['exp_avg_sq'].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)  # v = beta2 v + (1 - beta2) g^2
+                m.lerp_(g, 1 - beta1)  # m = beta1 m + (1 - beta1) g
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v = beta2 v + (1 - beta2) g^2
                 bias1, bias2 = 1 - beta1 ** state['step'], 1 - beta2 ** state['step']  # m and v start at 0
-                denom = (state['exp_avg_sq'].sqrt() / bias2 ** 0.5).add_(eps)
-                p.addcdiv_(state['exp_avg'], denom, value=-(lr / bias1))
+                denom = (v.sqrt() / bias2 ** 0.5).add_(eps)
+                p.addcdiv_(m, denom, value=-(lr / bias1))  # p -= lr m_hat / (sqrt(v_hat) + eps)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self):  # None, not zeros: the next backward writes the gradient instead of adding to it
         for group in self.param_groups:
             for p in group['params']:
                 p.grad = None
@@ -318,7 +320,11 @@ class AdamW:
 
     def load_state_dict(self, saved):
         params = [p for group in self.param_groups for p in group['params']]
-        for group, old in zip(self.param_groups, saved['param_groups'], strict=True):
+        layout = [len(group['params']) for group in self.param_groups]
+        if [len(old['params']) for old in saved['param_groups']] != layout or any(
+                s['exp_avg'].shape != params[i].shape for i, s in saved['state'].items()):
+            raise ValueError("the saved optimizer state is of another model: its groups or shapes differ")
+        for group, old in zip(self.param_groups, saved['param_groups']):
             group.update(lr=old['lr'], betas=tuple(old['betas']), eps=old['eps'], weight_decay=old['weight_decay'])
         self.state = {params[i]: dict(step=int(s['step']), exp_avg=s['exp_avg'].to(params[i]),
                                       exp_avg_sq=s['exp_avg_sq'].to(params[i])) for i, s in saved['state'].items()}

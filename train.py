@@ -127,7 +127,7 @@ def apply_gradients(model, optimizer, loss, cfg, record, dist):
     elif dist.master:
         print(f"warning: {record['stage']} step {record['iter']}: loss {loss.item()}, gradient norm "
               f"{record['grad_norm']}: step skipped", flush=True)
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad()
     return finite
 
 

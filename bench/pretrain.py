@@ -120,7 +120,7 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), DEFAULT["grad_clip"] or float("inf"))
         optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
 
     model.train()
     for _ in range(config["warmup"]):

@@ -133,40 +133,54 @@ def test_param_count_and_optimizer_groups(model):
     assert sum(p.numel() for g in optimizer.param_groups for p in g['params']) == model.num_params()
 
 
-def test_adamw_is_torchs_step_for_step_and_loads_its_state():
-    """model.AdamW against torch.optim.AdamW's per-tensor path: the same weights to the last
-    bit after steps with weight decay and a changing learning rate, and each continues
-    exactly from the other's state_dict."""
-    def steps(optimizer, model, lrs, seed):
+def test_adamw_is_torchs_step_for_step_and_loads_its_state(tmp_path):
+    """model.AdamW against torch.optim.AdamW's per-tensor path: the same weights and state to
+    the last bit after steps with weight decay, a changing learning rate and a parameter
+    without a gradient at first; each continues exactly from the other's state_dict, saved
+    and loaded as a checkpoint is; a state of another model's shape is refused."""
+    def steps(optimizer, net, lrs, seed, skip=None):
         g = torch.Generator().manual_seed(seed)
         for lr in lrs:
             for group in optimizer.param_groups:
                 group['lr'] = lr
             x = torch.randint(0, CONFIG.vocab_size, (2, 8), generator=g)
-            model(x, x)[1].backward()
+            net(x, x)[1].backward()
+            if skip is not None:  # its state starts a step later, in both
+                skip(net).grad = None
+                skip = None
             optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
 
-    def pair():
-        torch.manual_seed(0)
-        ours = GPT(CONFIG)
-        theirs = copy.deepcopy(ours)
-        theirs_opt = torch.optim.AdamW(theirs.configure_optimizers(0.1, 1e-3, (0.9, 0.95)).param_groups, lr=1e-3,
-                                       betas=(0.9, 0.95), foreach=False, fused=False)
-        return ours, ours.configure_optimizers(0.1, 1e-3, (0.9, 0.95)), theirs, theirs_opt
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
 
-    ours, ours_opt, theirs, theirs_opt = pair()
-    for optimizer, model in ((ours_opt, ours), (theirs_opt, theirs)):
-        steps(optimizer, model, [1e-3, 3e-3, 2e-3], seed=1)
-    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+    def same_state(a, b):
+        a, b = a.state_dict()['state'], b.state_dict()['state']
+        return a.keys() == b.keys() and all(torch.equal(a[i][k], b[i][k]) for i in a for k in a[i])
+
+    def saved(optimizer, name):  # as a checkpoint keeps it
+        torch.save(optimizer.state_dict(), tmp_path / name)
+        return torch.load(tmp_path / name, weights_only=True)
+
+    torch.manual_seed(0)
+    ours = GPT(CONFIG)
+    theirs, initial = copy.deepcopy(ours), copy.deepcopy(ours)
+    ours_opt = ours.configure_optimizers(0.1, 1e-3, (0.9, 0.95))
+    theirs_opt = torch.optim.AdamW(theirs.configure_optimizers(0.1, 1e-3, (0.9, 0.95)).param_groups,  # the same groups
+                                   lr=1e-3, betas=(0.9, 0.95), foreach=False, fused=False)
+    for optimizer, net in ((ours_opt, ours), (theirs_opt, theirs)):
+        steps(optimizer, net, [1e-3, 3e-3, 2e-3], seed=1, skip=lambda m: m.transformer.ln_f.bias)
+    assert same(ours, theirs) and same_state(ours_opt, theirs_opt) and not same(ours, initial)
     # swap the states: each optimizer continues from the other's
-    saved_ours, saved_theirs = copy.deepcopy(ours_opt.state_dict()), copy.deepcopy(theirs_opt.state_dict())
-    ours_opt.load_state_dict(saved_theirs)
-    theirs_opt.load_state_dict(saved_ours)
-    for optimizer, model in ((ours_opt, ours), (theirs_opt, theirs)):
-        steps(optimizer, model, [1e-3, 5e-4], seed=2)
-    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
-    assert not torch.equal(next(ours.parameters()), next(GPT(CONFIG).parameters()))  # it did train
+    ours_state, theirs_state = saved(ours_opt, 'ours.pt'), saved(theirs_opt, 'theirs.pt')
+    ours_opt.load_state_dict(theirs_state)
+    theirs_opt.load_state_dict(ours_state)
+    for optimizer, net in ((ours_opt, ours), (theirs_opt, theirs)):
+        steps(optimizer, net, [1e-3, 5e-4], seed=2)
+    assert same(ours, theirs) and same_state(ours_opt, theirs_opt)
+    narrower = GPT(GPTConfig(block_size=32, vocab_size=64, n_layer=2, n_head=2, n_embd=8))
+    with pytest.raises(ValueError, match='another model'):
+        narrower.configure_optimizers(0.1, 1e-3, (0.9, 0.95)).load_state_dict(ours_state)
 
 
 def test_generate_refuses_to_run_past_block_size(model):
