@@ -446,6 +446,15 @@ def base_table(records):
         if len(runs) > 1:
             lines.append(f"| {name} | mean [95% t] | " + " | ".join(
                 fmt_interval(*mean_interval(records, named(name), m)) for m in BASE_METRICS) + " |")
+    others = [name for name in kinds[1:] if name in ("base (none)", "base (explicit)")]
+    if others:  # fewer or more reviews in pretraining: what changes in the base, seed by seed?
+        lines += ["", "Each conscience source's base minus the default (partial) base, paired on the seed "
+                  "(t over seeds; CMH for the code rates).", "",
+                  "| base | " + " | ".join(f"{m} vs base" for m in BASE_METRICS) + " |",
+                  "|---|" + "---|" * len(BASE_METRICS)]
+        for name in others:
+            lines.append(f"| {name} | " + " | ".join(fmt_paired(paired(records, named(name), named("base"), m))
+                                                    for m in BASE_METRICS) + " |")
     return lines
 
 
