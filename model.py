@@ -1,6 +1,6 @@
 """
 A GPT-2 language model in one file: pre-LayerNorm transformer, learned positions, tied lm_head,
-a KV cache and batched generation over prompts of different lengths.
+a KV cache and batched generation over prompts of different lengths; and AdamW, written out.
 Parameter names follow the GPT-2 layout, so GPT-2-layout state dicts load without renaming.
 """
 import math
