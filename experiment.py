@@ -790,7 +790,8 @@ def order(run):
 
 
 def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, question_aurocs):
-    result = dict(command="python " + " ".join(shlex.quote(a) for a in sys.argv), settings=cfg, train_config=tcfg,
+    invocation = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    result = dict(command=invocation, settings=cfg, train_config=tcfg,
                   machine=dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
                                python=platform.python_version(), torch=torch.__version__),
                   commit=commit, total_seconds=total,  # this invocation's
@@ -804,7 +805,7 @@ def write_results(out_dir, cfg, tcfg, commit, total, seeds, records, failed, que
         ignore = lambda settings: {k: v for k, v in settings.items() if k != "report_only"}  # noqa: E731
         if ignore(ran.get("settings", {})) == ignore(json.loads(json.dumps(cfg))):
             result.update({key: ran[key] for key in ("command", "commit", "total_seconds") if key in ran})
-        result["reported_by"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+        result["reported_by"] = invocation
     tmp = os.path.join(out_dir, "results.json.tmp")
     with open(tmp, "w") as f:
         json.dump(result, f, indent=1)
