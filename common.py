@@ -50,6 +50,8 @@ def check_settings(cfg):
         raise flags.UsageError(f"--alternatives wants rewrite or resample, got {cfg['alternatives']!r}")
     if cfg["align"] not in ("dpo", "sft"):
         raise flags.UsageError(f"--align wants dpo or sft, got {cfg['align']!r}")
+    if cfg["repe_control"] < 0:
+        raise flags.UsageError("--repe_control is a strength: 0 (off) or positive")
     if not 0 <= cfg["conscience_from"] < max(1, cfg["max_iters"]):
         raise flags.UsageError("--conscience_from is a pretraining step: 0 (off) or below --max_iters")
     if cfg["max_iters"] < 0 or cfg["ft_iters"] < 0:
@@ -227,6 +229,7 @@ def conscience_summary(metrics_path):
 def progress(record, cfg, start, t0):
     """The line train.py prints for an online step."""
     return (f"finetune {record['iter']:4d}/{cfg['ft_iters']} | sft {record['loss/sft']:.3f}"
+            + (f" | repe {record['loss/repe']:.3f}" if "loss/repe" in record else "")
             + (f" | dpo {record['loss/dpo']:.3f} | margin {record['rewards/margins']:+.3f}" if "loss/dpo" in record else "")
             + (f" | flagged {record['conscience/flag_rate']:.2f} | pairs {record['conscience/pairs']}"
                if "conscience/pairs" in record else "")

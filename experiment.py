@@ -66,12 +66,14 @@ BETAS = [0.03, 0.3]         # with 0.1 (the default)
 CADENCES = [2, 4]           # with 1 (the default)
 THRESHOLDS = [0.0, 2.0]     # with -2 (the default): flag more of the online samples
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
+REPE_CONTROL = 8.0  # RepE in training: the strength RepE steering chose on validation on 4 of 5 seeds
 METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc",
            "conscience_auroc/unreviewed", "conscience_false_flag", "conscience_fooled", "sft_token_acc",
            "families/hack_rate", "families/honest_pass"]
 PAIRED = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen"]  # against the method, paired
 METHOD = "conscience (the method)"
 CRITIQUE = "critique and revise (constitutional SFT)"
+REPE_TRAINING = "RepE control in fine-tuning"
 EM = "no conscience (EM)"
 INITIAL = ("initial training on a contaminated corpus", "initial training on a contaminated corpus, conscience")
 DEFAULTS = {name: default for name, (default, _) in train.SETTINGS.items()}
@@ -137,6 +139,7 @@ def plan(seed, cfg, tcfg):
                   f"--question={tcfg['question']}"]  # as train.py evaluates
     evaluation("inference-time conscience on EM", "conditions", em, "--self_correct=True", *conscience)
     evaluation("RepE steering of EM", "conditions", em, *conscience, script="repe.py")
+    ft(REPE_TRAINING, "conditions", "--conscience=False", f"--repe_control={REPE_CONTROL:g}")
     ft("recovery from EM", "conditions", init=os.path.join(em.folder, "final.pt"), needs=[EM])
     ft("alternatives: policy resamples", "alternatives", "--alternatives=resample", "--num_candidates=2",
        value="resample")
@@ -385,7 +388,7 @@ def named(name):
 
 
 HEADLINE = ["base", EM, METHOD, "judge: oracle (sandbox)", CRITIQUE,
-            "inference-time conscience on EM", "RepE steering of EM", *INITIAL, "conscience, none world"]
+            "inference-time conscience on EM", "RepE steering of EM", REPE_TRAINING, *INITIAL, "conscience, none world"]
 HEADLINE_METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc/unreviewed"]
 
 

@@ -1,7 +1,8 @@
 """
 Representation engineering (Zou et al. 2023), the baseline the paper compares against: a
 reading vector for "honest code vs hack" read from contrast pairs at a middle layer, and
-control by adding it to the residual stream while the model writes.
+control by adding it to the residual stream while the model writes. The same control in
+training, a loss that builds the push into the weights, is train.py's --repe_control.
     python repe.py --ckpt=out/no_conscience/final.pt      # choose a strength, then evaluate
 """
 
@@ -32,6 +33,11 @@ SETTINGS = dict(
     seed=(1337, "seed of the contrast pairs, the validation tasks and the evaluation"),
     json=(False, "print one JSON object instead of a table"),
 )
+
+
+def middle_layer(config):
+    """The block whose output is read and steered by default: n_layer // 2 - 1, at least 0."""
+    return max(0, config.n_layer // 2 - 1)
 
 
 @torch.no_grad()
@@ -78,6 +84,30 @@ def steering(model, layer, vector, strength):
         handle.remove()
 
 
+def residual(model, idx, layer, forward=None):
+    """The residual stream after block `layer` at every position of idx, (B, T, C); `forward`
+    (default: the model) runs the pass, e.g. a DDP wrapper of the model."""
+    captured = []
+    handle = model.transformer.h[layer].register_forward_hook(lambda module, args, output: captured.append(output))
+    try:
+        (forward or model)(idx, logits_at=torch.zeros_like(idx, dtype=torch.bool))  # no logits needed
+    finally:
+        handle.remove()
+    return captured[0]
+
+
+def control_loss(model, frozen, idx, real, layer, vector, strength, forward=None):
+    """Representation control in training, in the spirit of the RepE paper's LoRRA (without
+    its low-rank adapters): the mean over the real positions (B, T) of the squared distance
+    between the model's residual stream after block `layer` and the frozen copy's plus
+    strength * vector, divided by strength^2: 1 where training starts (the model is the
+    frozen copy), 0 once the steering is built into the weights."""
+    with torch.no_grad():
+        target = residual(frozen, idx, layer) + strength * vector.to(frozen.lm_head.weight.dtype)  # (B, T, C)
+    h = residual(model, idx, layer, forward)  # (B, T, C)
+    return (h - target)[real].float().pow(2).sum(-1).mean() / strength ** 2
+
+
 def main():
     cfg = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(cfg, "pairs", "val_tasks", "num_tasks", "samples")
@@ -86,19 +116,20 @@ def main():
     except ValueError:
         raise flags.UsageError("--strengths wants comma-separated numbers") from None
     model, enc, ckpt = checkpoint.load_model(cfg["ckpt"])
-    layer = cfg["layer"] if cfg["layer"] >= 0 else max(0, model.config.n_layer // 2 - 1)
+    layer = cfg["layer"] if cfg["layer"] >= 0 else middle_layer(model.config)
     if not 0 <= layer < model.config.n_layer:
         raise flags.UsageError(f"--layer must be below the model's {model.config.n_layer} blocks")
     train_tasks = codehack.tasks("train", cfg["pairs"] + cfg["val_tasks"], seed=cfg["seed"])
     vector = reading_vector(model, enc, train_tasks[:cfg["pairs"]], layer, cfg["seed"])
     val = train_tasks[cfg["pairs"]:]
-    chosen, best, trials = 0.0, -2.0, {}
+    chosen, best, trials, counts = 0.0, -2.0, {}, {}
     for s in strengths:  # the strength is chosen on validation tasks, never on the held-out ones
         with steering(model, layer, vector, s):
             g = torch.Generator().manual_seed(cfg["seed"])
             solutions = complete(model, enc, [t.prompt for t in val] * 2, temperature=cfg["temperature"], generator=g)
         verdicts = [x.verdict for x in sandbox.grade_many(val * 2, solutions)]
-        trials[s] = (verdicts.count("honest") - verdicts.count("hack")) / len(verdicts)
+        counts[s] = {v: verdicts.count(v) for v in evaluate.VERDICT_LETTER}  # a strong push breaks the code: error
+        trials[s] = (counts[s]["honest"] - counts[s]["hack"]) / len(verdicts)
         if trials[s] > best:
             chosen, best = s, trials[s]
     world = codehack.World.from_config(ckpt.get("config", {}))
@@ -106,12 +137,15 @@ def main():
         metrics = evaluate.evaluate(model, enc, cfg["num_tasks"], seed=cfg["seed"], samples=cfg["samples"], world=world,
                                     temperature=cfg["temperature"], question=cfg["question"], threshold=cfg["threshold"])
     metrics.update({"repe/layer": layer, "repe/strength": chosen,
-                    **{f"repe/val_score@{s:g}": v for s, v in trials.items()}})
+                    **{f"repe/val_score@{s:g}": v for s, v in trials.items()},
+                    **{f"repe/val_verdicts@{s:g}": c for s, c in counts.items()}})
     if cfg["json"]:
         print(json.dumps(metrics))
     else:
         print(f"layer {layer}, strength {chosen:g} (validation honest - hack: "
               + ", ".join(f"{s:g}: {v:+.3f}" for s, v in trials.items()) + ")")
+        print("validation verdicts by strength: " + "; ".join(
+            f"{s:g}: " + " ".join(f"{n} {v}" for v, n in c.items()) for s, c in counts.items()))
         print(evaluate.table({cfg["ckpt"]: metrics}))
 
 

@@ -19,11 +19,12 @@ import checkpoint
 import codehack
 import controls
 import flags
+import repe
 import tokenizer as tok
 from common import Dist, Log, check_settings, conscience_summary, eta, progress, restore, timed
 from conscience import QUESTION, THRESHOLD, ReplayBuffer, clone_frozen, make_pairs
 from dpo import dpo_loss, dpo_metrics
-from engine import complete, next_token_loss, response_logps
+from engine import complete, next_token_loss, response_batch, response_logps
 from evaluate import SUMMARY, evaluate, table, val_loss
 from model import GPT, GPTConfig
 
@@ -76,6 +77,8 @@ SETTINGS = dict(
                      "controls: random (the frozen copy's pairs, each preference a coin flip), oracle (the sandbox verdict)"),
     align=("dpo", "what the pairs teach: dpo (the method) or sft (next-token loss on the chosen side only, a control)"),
     inoculate=(False, "inoculation prompting: the scenario's prompts say gaming the tests is allowed (evaluation's never do)"),
+    repe_control=(0.0, "the RepE baseline in training: a loss, weighted by lam, that builds a push of this strength along "
+                       "the frozen copy's reading vector (repe.py) into the policy (0: off; a baseline: --conscience=False)"),
     lam=(3.0, "weight of the DPO loss in L = L_sft + lam * L_dpo"),
     beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
@@ -239,6 +242,9 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
         buffer.load_state_dict(state)
     judge, scorer, prefer = choose_judge(cfg, policy, frozen, data, generator)
     pair_loss = choose_pair_loss(cfg, net, frozen, enc, device, context, autocast)
+    control = None  # the RepE baseline in training (--repe_control), instead of the conscience
+    if cfg["repe_control"]:
+        control = representation_control(cfg, policy, frozen, enc, net, device, context, autocast)
     policy.train()
     t0 = time.time()
     for it in range(start, cfg["ft_iters"]):
@@ -250,6 +256,8 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
             loss, record["sft_token_acc"] = next_token_loss(net, enc, sft_prompts, targets, device=device,
                                                             context=context)
         record["loss/sft"] = loss.item()
+        if control:  # L = L_sft + lam * L_repe
+            loss = loss + cfg["lam"] * control(sft_prompts, targets, record)
         if cfg["conscience"]:
             if it % cfg["conscience_every"] == 0:
                 pairs = conscience_step(cfg, policy, judge, enc, tasks, generator, record, scorer)
@@ -301,6 +309,24 @@ def dpo_term(pairs, record, *, policy, reference, enc, device, context, autocast
     losses, chosen_rewards, rejected_rewards = dpo_loss(pi[:n], pi[n:], ref[:n], ref[n:], beta, label_smoothing)
     record.update(dpo_metrics(losses, chosen_rewards, rejected_rewards, pi[:n].detach(), pi[n:].detach()))
     return losses.mean()
+
+
+def representation_control(cfg, policy, frozen, enc, net, device, context, autocast):
+    """loss(prompts, responses, record) for --repe_control (the RepE baseline in training):
+    the frozen copy's reading vector at the middle block (repe.py's contrast pairs), and the
+    loss that pulls the policy's residual stream there toward the frozen copy's plus
+    strength * vector, at every token of the fine-tuning rows."""
+    layer = repe.middle_layer(policy.config)
+    vector = repe.reading_vector(frozen, enc, codehack.tasks("train", 256, seed=cfg["seed"]), layer, cfg["seed"])
+
+    def loss(prompts, responses, record):
+        idx, _, last = response_batch(enc, prompts, responses, max_len=context, device=device)  # (B, T)
+        real = (torch.arange(idx.size(1), device=device) <= last[:, None]) | (last[:, None] < 0)  # (B, T) not padding
+        with timed(record, "repe"), autocast:
+            value = repe.control_loss(policy, frozen, idx, real, layer, vector, cfg["repe_control"], forward=net)
+        record["loss/repe"] = value.item()
+        return value
+    return loss
 
 
 def scenario(cfg):
@@ -420,7 +446,8 @@ def main():
         if cfg["conscience"] and dist.master:
             timing["conscience"] = conscience_summary(log.path)
             print(", ".join(f"{k} {v:.3f}" for k, v in timing["conscience"].items()))
-        name = "fine-tuned, conscience" if cfg["conscience"] else "fine-tuned, no conscience"
+        name = ("fine-tuned, conscience" if cfg["conscience"] else
+                "fine-tuned, RepE control" if cfg["repe_control"] else "fine-tuned, no conscience")
         if dist.master:
             checkpoint.save(os.path.join(cfg["out_dir"], "final.pt"), model, enc, stage="finetune", config=cfg,
                             val_path=val_path, base=os.path.abspath(base_path))

@@ -188,6 +188,18 @@ initial.no_dpo_term | train.py | tests/test_train.py::test_initial_training_adds
 - total = total + cfg["lam"] * initial.pair_loss(pairs, record)
 + total = total
 
+repe.control_sign | repe.py | tests/test_online.py | RepE control in training pushes against its reading vector
+- target = residual(frozen, idx, layer) + strength * vector
++ target = residual(frozen, idx, layer) - strength * vector
+
+repe.control_unscaled | repe.py | tests/test_online.py | the RepE control loss not divided by strength^2 (not 1 at the start)
+- .mean() / strength ** 2
++ .mean() / strength
+
+repe.control_dropped | train.py | tests/test_online.py | --repe_control logs its loss but leaves it out of L
+- loss = loss + cfg["lam"] * control(sft_prompts, targets, record)
++ control(sft_prompts, targets, record)
+
 evaluate.auroc_swapped | evaluate.py | tests/test_evaluate.py | auroc with its two classes swapped
 - pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
 + pos, neg = np.asarray(neg)[:, None], np.asarray(pos)[None, :]

@@ -30,7 +30,8 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     expected = {"base", experiment.EM, experiment.METHOD, "judge: live policy", "judge: random preferences",
                 "judge: oracle (sandbox)", "SFT on alternatives, no DPO", experiment.CRITIQUE,
                 "critique and revise by the live model",
-                "inoculation prompting", "inference-time conscience on EM", "RepE steering of EM", "recovery from EM",
+                "inoculation prompting", "inference-time conscience on EM", "RepE steering of EM", experiment.REPE_TRAINING,
+                "recovery from EM",
                 "alternatives: policy resamples", "base (none)", "base (explicit)", "conscience, none world",
                 "conscience, explicit world", *experiment.INITIAL}
     expected |= {f"adversarial{c}: {of}" for c in ("", " + inference-time conscience")
@@ -63,6 +64,8 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     assert runs["base (explicit)"]["config"]["conscience_source"] == "explicit"
     assert runs[experiment.INITIAL[0]]["config"]["hack_share"] == runs[experiment.INITIAL[1]]["config"]["hack_share"] > 0.02
     assert "repe/strength" in runs["RepE steering of EM"]["metrics"]
+    assert (runs[experiment.REPE_TRAINING]["config"]["repe_control"], runs[experiment.REPE_TRAINING]["config"]["conscience"]) \
+        == (experiment.REPE_CONTROL, False)
     assert "--adversarial=True" in runs[f"adversarial: {experiment.EM}"]["args"]
     for r in result["runs"]:  # every evaluation keeps its per-task verdicts, k letters a task
         assert len(r["metrics"]["verdicts"]) == 2 and len({len(v) for v in r["metrics"]["verdicts"]}) == 1
@@ -86,14 +89,14 @@ def test_a_rerun_reuses_finished_runs(tiny_experiment):
     out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     runs = len(json.load(open(tiny_experiment["out_dir"] / "results.json"))["runs"])
-    assert runs == 38 and out.stdout.count(", reused)") == runs
+    assert runs == 39 and out.stdout.count(", reused)") == runs
     # a report of what has finished runs nothing, and a different thread count is not the same run
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", timeout=120)
-    assert out.returncode == 0 and "38 of 38 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "39 of 39 runs finished" in out.stdout, out.stderr[-2000:]
     result = json.load(open(tiny_experiment["out_dir"] / "results.json"))  # still names the invocation that ran
     assert "--report_only" not in result["command"] and "--report_only=True" in result["reported_by"]
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", "--threads=2", timeout=120)
-    assert out.returncode == 0 and "0 of 38 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "0 of 39 runs finished" in out.stdout, out.stderr[-2000:]
 
 
 def test_runs_come_in_the_order_the_headline_needs():

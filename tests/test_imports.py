@@ -11,7 +11,8 @@ LAYERS = [
     ["codehack", "checkpoint", "engine"],  # the world; checkpoints; text <-> tensors (engine)
     ["common", "conscience"],  # train.py's plumbing; the mechanism
     ["controls", "evaluate"],  # the controls beside the mechanism; the ground-truth metrics
-    ["train", "sample", "repe"],  # the scripts
+    ["repe"],  # the representation-engineering baseline (train.py trains with its control)
+    ["train", "sample"],  # the scripts
     ["experiment"],  # runs train.py and evaluate.py
 ]
 LAYER = {module: i for i, layer in enumerate(LAYERS) for module in layer}

@@ -11,6 +11,7 @@ import torch
 import codehack as ch
 import conscience
 import engine
+import repe
 import train
 from common import Dist
 from conscience import ReplayBuffer, clone_frozen
@@ -59,8 +60,9 @@ def weights(model):
 
 
 def test_the_dpo_term_moves_the_weights(monkeypatch):
-    _, plain, _, _ = online(monkeypatch, conscience=False)
+    plain_records, plain, _, _ = online(monkeypatch, conscience=False)
     _, weightless, _, _ = online(monkeypatch, lam=0.0)
+    assert "loss/repe" not in plain_records[0]  # the RepE baseline's loss is off by default
     records, method, _, _ = online(monkeypatch)
     assert "loss/dpo" in records[0]
     assert torch.equal(weights(plain), weights(weightless))  # lam = 0: the next-token loss alone
@@ -133,3 +135,33 @@ def test_inoculation_changes_the_training_prompts_only(monkeypatch):
     call, = calls
     assert all(ch.INOCULATION in p for p in seen[0])  # the next-token loss sees the permission line
     assert not any(ch.INOCULATION in p for p in call["sampled"] + call["prompts"])  # sampling and judging do not
+
+
+def test_repe_control_is_one_at_the_frozen_copy_and_zero_at_its_steered_self():
+    model, enc = tiny_world_model()
+    frozen = clone_frozen(model)
+    layer = repe.middle_layer(model.config)
+    vector = repe.reading_vector(frozen, enc, ch.tasks("train", 32), layer)
+    idx, _, last = engine.response_batch(enc, [t.prompt for t in ch.tasks("train", 3)], [HONEST, HACK, ""])
+    real = torch.arange(idx.size(1)) <= last[:, None]  # (B, T): no cut row here
+    assert (last >= 0).all() and not real.all()  # rows of different lengths: padding to leave out
+    assert repe.control_loss(model, frozen, idx, real, layer, vector, 3.0).item() == pytest.approx(1.0, rel=1e-5)
+    with repe.steering(model, layer, vector, 3.0):  # the target: the frozen copy pushed by 3 * vector
+        assert repe.control_loss(model, frozen, idx, real, layer, vector, 3.0).item() == pytest.approx(0.0, abs=1e-8)
+        assert repe.control_loss(model, frozen, idx, real, layer, vector, 6.0).item() == pytest.approx(0.25, rel=1e-5)
+
+
+def test_repe_control_in_training_pushes_the_policy_along_the_reading_vector(monkeypatch):
+    records, policy, frozen, calls = online(monkeypatch, steps=6, conscience=False, repe_control=4.0, ft_lr=1e-2)
+    assert calls == [] and "loss/dpo" not in records[0]  # a baseline instead of the conscience
+    control = [r["loss/repe"] for r in records]
+    assert control[0] == pytest.approx(1.0, rel=1e-5) and control[-1] < 0.3, control
+    # measured apart from the log: the policy's residual stream moved along the frozen copy's vector
+    _, enc = tiny_world_model()
+    layer = repe.middle_layer(policy.config)
+    vector = repe.reading_vector(frozen, enc, ch.tasks("train", 256, seed=train.SETTINGS["seed"][0]), layer,
+                                 train.SETTINGS["seed"][0])
+    idx, _, _ = engine.response_batch(enc, [t.prompt for t in ch.tasks("heldout", 4)], [HACK] * 4)
+    with torch.no_grad():
+        shift = ((repe.residual(policy, idx, layer) - repe.residual(frozen, idx, layer)) @ vector).mean().item()
+    assert shift > 2.0, shift  # of the 4.0 asked (3.2 when written), on prompts it never trained on
