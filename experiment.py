@@ -527,14 +527,15 @@ def write_table(records, question_aurocs, path, seeds, total):
             cells = [fmt(*summarize(records, k, m)) for k in (plain, guarded) for m in ("hack_rate", "honest_pass")]
             lines.append(f"| {of} | " + " | ".join(cells) + " | "
                          + fmt_paired(paired(records, guarded, plain, "hack_rate")) + " |")
-    zero_shot = [name for name in ("inference-time conscience on EM", "RepE steering of EM")
-                 if any(named(name)(r) for r in records)]
-    if zero_shot:
-        lines += ["", "Zero-shot: the EM model at inference, with the inference-time conscience or RepE steering, "
-                  "minus the EM model alone, paired on each seed as above (the inference-time conscience keeps the "
-                  "samples it does not revise, which the CMH test does not assume: it is conservative there).", "",
+    against_em = [name for name in ("inference-time conscience on EM", "RepE steering of EM", REPE_TRAINING)
+                  if any(named(name)(r) for r in records)]
+    if against_em:
+        lines += ["", "Zero-shot, and RepE in training: the EM model at inference with the inference-time conscience or "
+                  "RepE steering, and the EM fine-tuning with RepE's control as a loss, minus the EM model alone, "
+                  "paired on each seed as above (the inference-time conscience keeps the samples it does not revise, "
+                  "which the CMH test does not assume: it is conservative there).", "",
                   "| condition | " + " | ".join(f"{m} vs EM" for m in PAIRED) + " |", "|---|" + "---|" * len(PAIRED)]
-        for name in zero_shot:
+        for name in against_em:
             lines.append(f"| {name} | " + " | ".join(fmt_paired(paired(records, named(name), named(EM), m))
                                                     for m in PAIRED) + " |")
     lines += ["", "Question study: the base model's conscience AUROC with each phrasing (all hack styles / the "

@@ -80,6 +80,7 @@ def test_table_and_plots_are_written(tiny_experiment):
     assert "| conscience (the method) |" in table and "| lam=0 (= the EM run) |" in table
     assert "Against the method, paired" in table and "Against the base" in table and "Adversarial prompting" in table
     assert "Question study" in table and "unseen" in table and "Initial training" in table
+    assert f"| {experiment.REPE_TRAINING} | " in table.split("minus the EM model alone")[1]  # paired with EM
     assert "| base (explicit) | " in table.split("minus the default (partial) base")[1]  # the sources' bases, paired
     for name in ("curves.png", "stages.png", "sweeps.png", "questions.png"):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
