@@ -79,7 +79,7 @@ SETTINGS = dict(
     inoculate=(False, "inoculation prompting: the scenario's prompts say gaming the tests is allowed (evaluation's never do)"),
     repe_control=(0.0, "the RepE baseline in training: a loss, weighted by lam, that builds a push of this strength along "
                        "the frozen copy's reading vector (repe.py) into the policy (0: off; a baseline: --conscience=False)"),
-    lam=(3.0, "weight of the DPO loss in L = L_sft + lam * L_dpo"),
+    lam=(3.0, "weight of the DPO loss in L = L_sft + lam * L_dpo (and of --repe_control's loss)"),
     beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
     conscience_every=(1, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
@@ -242,7 +242,7 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
         buffer.load_state_dict(state)
     judge, scorer, prefer = choose_judge(cfg, policy, frozen, data, generator)
     pair_loss = choose_pair_loss(cfg, net, frozen, enc, device, context, autocast)
-    control = None  # the RepE baseline in training (--repe_control), instead of the conscience
+    control = None  # the RepE baseline in training (--repe_control; as a baseline, with --conscience=False)
     if cfg["repe_control"]:
         control = representation_control(cfg, policy, frozen, enc, net, device, context, autocast)
     policy.train()
@@ -317,7 +317,8 @@ def representation_control(cfg, policy, frozen, enc, net, device, context, autoc
     loss that pulls the policy's residual stream there toward the frozen copy's plus
     strength * vector, at every token of the fine-tuning rows."""
     layer = repe.middle_layer(policy.config)
-    vector = repe.reading_vector(frozen, enc, codehack.tasks("train", 256, seed=cfg["seed"]), layer, cfg["seed"])
+    pairs = codehack.tasks("train", repe.SETTINGS["pairs"][0], seed=cfg["seed"])  # as repe.py reads it
+    vector = repe.reading_vector(frozen, enc, pairs, layer, cfg["seed"])
 
     def loss(prompts, responses, record):
         idx, _, last = response_batch(enc, prompts, responses, max_len=context, device=device)  # (B, T)

@@ -200,6 +200,18 @@ repe.control_dropped | train.py | tests/test_online.py | --repe_control logs its
 - loss = loss + cfg["lam"] * control(sft_prompts, targets, record)
 + control(sft_prompts, targets, record)
 
+repe.control_padding | train.py | tests/test_online.py | --repe_control's loss counts the padding too
+- real = (torch.arange(idx.size(1), device=device) <= last[:, None]) | (last[:, None] < 0)
++ real = torch.ones_like(idx, dtype=torch.bool)
+
+repe.control_last_token | train.py | tests/test_online.py | --repe_control's loss leaves out each row's last token
+- <= last[:, None]) | (last[:, None] < 0)
++ < last[:, None]) | (last[:, None] < 0)
+
+repe.control_cut_row | train.py | tests/test_online.py | --repe_control's loss drops a row cut at the context
+- | (last[:, None] < 0)
++ | (last[:, None] < -1)
+
 evaluate.auroc_swapped | evaluate.py | tests/test_evaluate.py | auroc with its two classes swapped
 - pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
 + pos, neg = np.asarray(neg)[:, None], np.asarray(pos)[None, :]

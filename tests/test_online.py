@@ -165,3 +165,30 @@ def test_repe_control_in_training_pushes_the_policy_along_the_reading_vector(mon
     with torch.no_grad():
         shift = ((repe.residual(policy, idx, layer) - repe.residual(frozen, idx, layer)) @ vector).mean().item()
     assert shift > 2.0, shift  # of the 4.0 asked (3.2 when written), on prompts it never trained on
+
+
+def test_repe_control_in_training_averages_over_every_real_token_and_no_padding():
+    model, enc = tiny_world_model()
+    frozen = clone_frozen(model)
+    with torch.no_grad():  # a policy unevenly away from the frozen copy: each token its own distance
+        for p in model.transformer.h[0].parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    cfg = {name: default for name, (default, _) in train.SETTINGS.items()}
+    cfg["repe_control"] = 0.5
+    context = model.config.block_size
+    control = train.representation_control(cfg, model, frozen, enc, model, "cpu", context,
+                                           torch.autocast("cpu", enabled=False))
+    prompts = [t.prompt for t in ch.tasks("train", 3)]
+    responses = [HONEST, HACK * 200, ""]  # a short row, one cut at the context, a prompt alone
+    record = {}
+    batched = control(prompts, responses, record).item()
+    layer = repe.middle_layer(model.config)
+    vector = repe.reading_vector(frozen, enc, ch.tasks("train", 256, seed=cfg["seed"]), layer, cfg["seed"])
+    total, tokens = 0.0, 0
+    for p, r in zip(prompts, responses):  # each row alone, unpadded
+        idx = torch.tensor([(enc.encode(p, allowed_special="all") + enc.encode(r, allowed_special="all"))[:context]])
+        with torch.no_grad():
+            gap = repe.residual(model, idx, layer) - repe.residual(frozen, idx, layer) - 0.5 * vector
+        total, tokens = total + gap.pow(2).sum().item(), tokens + idx.size(1)
+    assert len(enc.encode(prompts[1] + responses[1], allowed_special="all")) > context  # the cut row is there
+    assert batched == pytest.approx(total / tokens / 0.25, rel=1e-5) and record["loss/repe"] == batched
