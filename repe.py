@@ -40,24 +40,29 @@ def middle_layer(config):
     return max(0, config.n_layer // 2 - 1)
 
 
+def residual(model, idx, layer, forward=None):
+    """The residual stream after block `layer` at every position of idx, (B, T, C); `forward`
+    (default: the model) runs the pass, e.g. a DDP wrapper of the model."""
+    captured = []
+    handle = model.transformer.h[layer].register_forward_hook(lambda module, args, output: captured.append(output))
+    try:
+        (forward or model)(idx, logits_at=torch.zeros_like(idx, dtype=torch.bool))  # no logits needed
+    finally:
+        handle.remove()
+    return captured[0]
+
+
 @torch.no_grad()
 def last_hidden(model, enc, texts, layer, rows=32):
     """The residual stream after block `layer` at each text's last token, (B, C)."""
-    out, captured = [], []
-    handle = model.transformer.h[layer].register_forward_hook(lambda module, args, output: captured.append(output))
-    device = model.lm_head.weight.device
-    try:
-        for i in range(0, len(texts), rows):
-            ids = [enc.encode(t, allowed_special="all")[-model.config.block_size:] for t in texts[i:i + rows]]
-            idx = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long, device=device)  # right-padded
-            for j, row in enumerate(ids):
-                idx[j, :len(row)] = torch.tensor(row, device=device)
-            captured.clear()
-            model(idx, logits_at=torch.zeros_like(idx, dtype=torch.bool))  # no logits needed, only the hook
-            last = torch.tensor([len(r) - 1 for r in ids], device=device)
-            out.append(captured[0][torch.arange(len(ids), device=device), last])  # (rows, C)
-    finally:
-        handle.remove()
+    out, device = [], model.lm_head.weight.device
+    for i in range(0, len(texts), rows):
+        ids = [enc.encode(t, allowed_special="all")[-model.config.block_size:] for t in texts[i:i + rows]]
+        idx = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long, device=device)  # right-padded
+        for j, row in enumerate(ids):
+            idx[j, :len(row)] = torch.tensor(row, device=device)
+        last = torch.tensor([len(r) - 1 for r in ids], device=device)
+        out.append(residual(model, idx, layer)[torch.arange(len(ids), device=device), last])  # (rows, C)
     return torch.cat(out)
 
 
@@ -82,18 +87,6 @@ def steering(model, layer, vector, strength):
         yield
     finally:
         handle.remove()
-
-
-def residual(model, idx, layer, forward=None):
-    """The residual stream after block `layer` at every position of idx, (B, T, C); `forward`
-    (default: the model) runs the pass, e.g. a DDP wrapper of the model."""
-    captured = []
-    handle = model.transformer.h[layer].register_forward_hook(lambda module, args, output: captured.append(output))
-    try:
-        (forward or model)(idx, logits_at=torch.zeros_like(idx, dtype=torch.bool))  # no logits needed
-    finally:
-        handle.remove()
-    return captured[0]
 
 
 def control_loss(model, frozen, idx, real, layer, vector, strength, forward=None):
