@@ -44,6 +44,10 @@ class KVCache:
         self.v[layer, :, :, self.length:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, nh, length+T, hs)
 
+    def keep(self, rows):
+        # rows (n,): the batch rows to keep, in this order; the others are dropped
+        self.k, self.v = self.k[:, rows], self.v[:, rows]
+
     def advance(self, T):
         # called once per forward, after every layer has appended its T new positions
         self.length += T
@@ -103,8 +107,9 @@ class Block(nn.Module):
         return x
 
 
-def sample_next(logits, temperature, top_k, generator):
-    # logits: (B, V) for the last position; returns (B,) token ids
+def sample_next(logits, temperature, top_k, u):
+    # logits: (B, V) for the last position; u: (B, 1) uniform numbers in [0, 1), one per row
+    # (unused at temperature 0, greedy); returns (B,) token ids
     if temperature == 0:
         return logits.argmax(dim=-1)
     logits = logits / temperature
@@ -114,10 +119,14 @@ def sample_next(logits, temperature, top_k, generator):
     cdf = F.softmax(logits.float(), dim=-1).cumsum(dim=-1)  # (B, V)
     # inverse-CDF sampling: one uniform number per row, where torch.multinomial draws one per
     # vocabulary entry. u stays strictly below the row's total, so the first entry whose CDF
-    # exceeds it always has mass; a seeded CPU generator drives sampling on any device.
-    u = torch.rand(cdf.size(0), 1, generator=generator, device=generator.device if generator else cdf.device)
+    # exceeds it always has mass.
     u = u.to(cdf.device) * cdf[:, -1:]  # (B, 1)
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.size(-1) - 1)
+
+
+# generate drops its finished rows from the batch once this share of the batch has finished:
+# copying the KV cache costs about what a few steps of the finished rows would
+DROP_FINISHED_AT = 0.25
 
 
 class GPT(nn.Module):
@@ -247,26 +256,37 @@ class GPT(nn.Module):
         stop = set(stop_tokens or ())
         kv_cache = KVCache(self.config.n_layer, S) if use_cache else None
         out = [[] for _ in prompts]
-        finished = [False] * B
+        rows = torch.arange(B, device=device)  # the rows still computed, by their index in prompts
+        done = []  # of those, the places of rows that have finished
         for _ in range(max_new_tokens):
             T = seq.size(1)
             start = kv_cache.length if use_cache else 0  # the whole prompt first, then one token a step
-            last = torch.zeros(B, T - start, dtype=torch.bool, device=device)
+            last = torch.zeros(len(rows), T - start, dtype=torch.bool, device=device)
             last[:, -1] = True  # only the last column's logits are needed
-            logits, _ = self(seq[:, start:], kv_cache=kv_cache, pos=pos[:, start:T],
-                             attn_mask=mask[:, :, start:T, :T], logits_at=last)  # (B, V)
-            next_id = sample_next(logits, temperature, top_k, generator)  # (B,)
-            for i, t in enumerate(next_id.tolist()):
-                if finished[i]:
+            logits, _ = self(seq[:, start:], kv_cache=kv_cache, pos=pos[rows, start:T],
+                             attn_mask=mask[rows, :, start:T, :T], logits_at=last)  # (n, V)
+            # one uniform number for every row of the batch, finished or not: a row's draws do
+            # not depend on when the others finish (a seeded CPU generator serves any device)
+            u = None
+            if temperature > 0:
+                u = torch.rand(B, 1, generator=generator, device=generator.device if generator else device)
+                u = u[rows.to(u.device)]  # (n, 1)
+            next_id = sample_next(logits, temperature, top_k, u)  # (n,)
+            for j, (i, t) in enumerate(zip(rows.tolist(), next_id.tolist())):
+                if j in done:
                     continue
                 if t in stop:
-                    finished[i] = True
+                    done.append(j)
                 else:
                     out[i].append(t)
-            if all(finished):
+            if len(done) == len(rows):
                 break
-            # finished rows keep computing alongside the others; their tokens are just not kept
             seq = torch.cat((seq, next_id[:, None]), dim=1)
+            if len(done) >= max(1, DROP_FINISHED_AT * len(rows)):  # drop the finished rows from the batch
+                keep = torch.tensor([j for j in range(len(rows)) if j not in done], device=device)
+                rows, seq, done = rows[keep], seq[keep], []
+                if use_cache:
+                    kv_cache.keep(keep)
         return out
 
 

@@ -84,6 +84,24 @@ def test_stop_token_ends_its_row_and_is_excluded(model):
     assert model.generate([PROMPTS[0]], 12, temperature=0, stop_tokens=[stop]) == [out[0]]
 
 
+def test_dropping_finished_rows_changes_no_row(model, monkeypatch):
+    # rows that stop early leave the batch (and the KV cache) mid-generation; every row must
+    # still get the tokens, and the random draws, it would get if the batch kept them all
+    import model as model_module
+    prompts = PROMPTS * 4  # 12 rows
+    stop = set(range(1, 8))  # about one token in nine: the rows stop at different steps
+
+    def sample(drop_at, use_cache=True):
+        monkeypatch.setattr(model_module, "DROP_FINISHED_AT", drop_at)
+        generator = torch.Generator().manual_seed(5)
+        return model.generate(prompts, 25, temperature=1.0, stop_tokens=stop, generator=generator, use_cache=use_cache)
+    kept = sample(1.0)  # never drops: the batch shrinks only when every row has finished
+    assert len({len(row) for row in kept}) >= 4 and max(map(len, kept)) > 10  # rows did finish at different steps
+    for drop_at in (0.25, 0.01):  # a quarter of the batch finished, or any one row
+        assert sample(drop_at) == kept
+        assert sample(drop_at, use_cache=False) == kept
+
+
 def test_loss_ignores_minus_one_targets(model):
     idx = torch.randint(0, CONFIG.vocab_size, (2, 6))
     targets = torch.randint(0, CONFIG.vocab_size, (2, 6))
@@ -199,8 +217,9 @@ def test_sampling_follows_the_distribution_and_never_picks_masked_tokens():
     from model import sample_next
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0, 0.0])
     logits = probs.log().expand(20000, -1)  # (20000, 6)
-    draws = sample_next(logits, 1.0, None, torch.Generator().manual_seed(0))
+    u = torch.rand(20000, 1, generator=torch.Generator().manual_seed(0))
+    draws = sample_next(logits, 1.0, None, u)
     freq = torch.bincount(draws, minlength=6).float() / len(draws)
     assert torch.allclose(freq, probs, atol=0.015), freq
-    top2 = sample_next(logits, 1.0, 2, torch.Generator().manual_seed(1))
+    top2 = sample_next(logits, 1.0, 2, u)
     assert set(top2.tolist()) == {0, 1}
