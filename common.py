@@ -52,6 +52,8 @@ def check_settings(cfg):
         raise flags.UsageError(f"--align wants dpo or sft, got {cfg['align']!r}")
     if cfg["repe_control"] < 0:
         raise flags.UsageError("--repe_control is a strength: 0 (off) or positive")
+    if cfg["repe_vector"] not in ("reading", "random"):
+        raise flags.UsageError(f"--repe_vector wants reading or random, got {cfg['repe_vector']!r}")
     if not 0 <= cfg["conscience_from"] < max(1, cfg["max_iters"]):
         raise flags.UsageError("--conscience_from is a pretraining step: 0 (off) or below --max_iters")
     if cfg["max_iters"] < 0 or cfg["ft_iters"] < 0:

@@ -74,6 +74,7 @@ PAIRED = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unse
 METHOD = "conscience (the method)"
 CRITIQUE = "critique and revise (constitutional SFT)"
 REPE_TRAINING = "RepE control in fine-tuning"
+REPE_RANDOM = "RepE control in fine-tuning, random direction"  # its control: the same loss without the direction
 EM = "no conscience (EM)"
 INITIAL = ("initial training on a contaminated corpus", "initial training on a contaminated corpus, conscience")
 DEFAULTS = {name: default for name, (default, _) in train.SETTINGS.items()}
@@ -140,6 +141,7 @@ def plan(seed, cfg, tcfg):
     evaluation("inference-time conscience on EM", "conditions", em, "--self_correct=True", *conscience)
     evaluation("RepE steering of EM", "conditions", em, *conscience, script="repe.py")
     ft(REPE_TRAINING, "conditions", "--conscience=False", f"--repe_control={REPE_CONTROL:g}")
+    ft(REPE_RANDOM, "conditions", "--conscience=False", f"--repe_control={REPE_CONTROL:g}", "--repe_vector=random")
     ft("recovery from EM", "conditions", init=os.path.join(em.folder, "final.pt"), needs=[EM])
     ft("alternatives: policy resamples", "alternatives", "--alternatives=resample", "--num_candidates=2",
        value="resample")
@@ -527,7 +529,7 @@ def write_table(records, question_aurocs, path, seeds, total):
             cells = [fmt(*summarize(records, k, m)) for k in (plain, guarded) for m in ("hack_rate", "honest_pass")]
             lines.append(f"| {of} | " + " | ".join(cells) + " | "
                          + fmt_paired(paired(records, guarded, plain, "hack_rate")) + " |")
-    against_em = [name for name in ("inference-time conscience on EM", "RepE steering of EM", REPE_TRAINING)
+    against_em = [name for name in ("inference-time conscience on EM", "RepE steering of EM", REPE_TRAINING, REPE_RANDOM)
                   if any(named(name)(r) for r in records)]
     if against_em:
         lines += ["", "Zero-shot, and RepE in training: the EM model at inference with the inference-time conscience or "
@@ -538,6 +540,10 @@ def write_table(records, question_aurocs, path, seeds, total):
         for name in against_em:
             lines.append(f"| {name} | " + " | ".join(fmt_paired(paired(records, named(name), named(EM), m))
                                                     for m in PAIRED) + " |")
+        if {REPE_TRAINING, REPE_RANDOM} <= set(against_em):  # does the direction matter, or only the loss's tie?
+            lines += ["", "RepE control in fine-tuning, reading minus random direction (the same loss, strength and "
+                      "seed): " + ", ".join(f"{m} {fmt_paired(paired(records, named(REPE_TRAINING), named(REPE_RANDOM), m))}"
+                                            for m in PAIRED)]
     lines += ["", "Question study: the base model's conscience AUROC with each phrasing (all hack styles / the "
               "unreviewed ones), and the method run with that phrasing.", "",
               "| question | in pretraining | base AUROC | base AUROC, unreviewed styles | final conscience_auroc "

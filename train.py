@@ -79,6 +79,8 @@ SETTINGS = dict(
     inoculate=(False, "inoculation prompting: the scenario's prompts say gaming the tests is allowed (evaluation's never do)"),
     repe_control=(0.0, "the RepE baseline in training: a loss, weighted by lam, that builds a push of this strength along "
                        "the frozen copy's reading vector (repe.py) into the policy (0: off; a baseline: --conscience=False)"),
+    repe_vector=("reading", "the direction of --repe_control's push: reading (the frozen copy's reading vector) or "
+                            "random (a random unit vector: the control for the loss's tie to the frozen copy)"),
     lam=(3.0, "weight of the DPO loss in L = L_sft + lam * L_dpo (and of --repe_control's loss)"),
     beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
@@ -315,10 +317,16 @@ def representation_control(cfg, policy, frozen, enc, net, device, context, autoc
     """loss(prompts, responses, record) for --repe_control (the RepE baseline in training):
     the frozen copy's reading vector at the middle block (repe.py's contrast pairs), and the
     loss that pulls the policy's residual stream there toward the frozen copy's plus
-    strength * vector, at every token of the fine-tuning rows."""
+    strength * vector, at every token of the fine-tuning rows. --repe_vector=random pushes
+    along a random unit vector instead: the same loss, tie to the frozen copy included,
+    without the direction that means "honest"."""
     layer = repe.middle_layer(policy.config)
-    pairs = codehack.tasks("train", repe.SETTINGS["pairs"][0], seed=cfg["seed"])  # as repe.py reads it
-    vector = repe.reading_vector(frozen, enc, pairs, layer, cfg["seed"])
+    if cfg["repe_vector"] == "random":
+        vector = torch.randn(policy.config.n_embd, generator=torch.Generator().manual_seed(cfg["seed"]))
+        vector = (vector / vector.norm()).to(device)
+    else:
+        pairs = codehack.tasks("train", repe.SETTINGS["pairs"][0], seed=cfg["seed"])  # as repe.py reads it
+        vector = repe.reading_vector(frozen, enc, pairs, layer, cfg["seed"])
 
     def loss(prompts, responses, record):
         idx, _, last = response_batch(enc, prompts, responses, max_len=context, device=device)  # (B, T)
@@ -448,7 +456,8 @@ def main():
             timing["conscience"] = conscience_summary(log.path)
             print(", ".join(f"{k} {v:.3f}" for k, v in timing["conscience"].items()))
         name = ("fine-tuned, conscience" if cfg["conscience"] else
-                "fine-tuned, RepE control" if cfg["repe_control"] else "fine-tuned, no conscience")
+                f"fine-tuned, RepE control ({cfg['repe_vector']} direction)" if cfg["repe_control"]
+                else "fine-tuned, no conscience")
         if dist.master:
             checkpoint.save(os.path.join(cfg["out_dir"], "final.pt"), model, enc, stage="finetune", config=cfg,
                             val_path=val_path, base=os.path.abspath(base_path))

@@ -31,7 +31,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
                 "judge: oracle (sandbox)", "SFT on alternatives, no DPO", experiment.CRITIQUE,
                 "critique and revise by the live model",
                 "inoculation prompting", "inference-time conscience on EM", "RepE steering of EM", experiment.REPE_TRAINING,
-                "recovery from EM",
+                experiment.REPE_RANDOM, "recovery from EM",
                 "alternatives: policy resamples", "base (none)", "base (explicit)", "conscience, none world",
                 "conscience, explicit world", *experiment.INITIAL}
     expected |= {f"adversarial{c}: {of}" for c in ("", " + inference-time conscience")
@@ -66,6 +66,8 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     assert "repe/strength" in runs["RepE steering of EM"]["metrics"]
     assert (runs[experiment.REPE_TRAINING]["config"]["repe_control"], runs[experiment.REPE_TRAINING]["config"]["conscience"]) \
         == (experiment.REPE_CONTROL, False)
+    assert (runs[experiment.REPE_TRAINING]["config"]["repe_vector"], runs[experiment.REPE_RANDOM]["config"]["repe_vector"],
+            runs[experiment.REPE_RANDOM]["config"]["repe_control"]) == ("reading", "random", experiment.REPE_CONTROL)
     assert "--adversarial=True" in runs[f"adversarial: {experiment.EM}"]["args"]
     for r in result["runs"]:  # every evaluation keeps its per-task verdicts, k letters a task
         assert len(r["metrics"]["verdicts"]) == 2 and len({len(v) for v in r["metrics"]["verdicts"]}) == 1
@@ -80,7 +82,9 @@ def test_table_and_plots_are_written(tiny_experiment):
     assert "| conscience (the method) |" in table and "| lam=0 (= the EM run) |" in table
     assert "Against the method, paired" in table and "Against the base" in table and "Adversarial prompting" in table
     assert "Question study" in table and "unseen" in table and "Initial training" in table
-    assert f"| {experiment.REPE_TRAINING} | " in table.split("minus the EM model alone")[1]  # paired with EM
+    against_em = table.split("minus the EM model alone")[1]
+    assert f"| {experiment.REPE_TRAINING} | " in against_em and f"| {experiment.REPE_RANDOM} | " in against_em
+    assert "reading minus random direction" in against_em  # the two paired with each other
     assert "| base (explicit) | " in table.split("minus the default (partial) base")[1]  # the sources' bases, paired
     for name in ("curves.png", "stages.png", "sweeps.png", "questions.png"):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -90,14 +94,14 @@ def test_a_rerun_reuses_finished_runs(tiny_experiment):
     out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     runs = len(json.load(open(tiny_experiment["out_dir"] / "results.json"))["runs"])
-    assert runs == 39 and out.stdout.count(", reused)") == runs
+    assert runs == 40 and out.stdout.count(", reused)") == runs
     # a report of what has finished runs nothing, and a different thread count is not the same run
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", timeout=120)
-    assert out.returncode == 0 and "39 of 39 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "40 of 40 runs finished" in out.stdout, out.stderr[-2000:]
     result = json.load(open(tiny_experiment["out_dir"] / "results.json"))  # still names the invocation that ran
     assert "--report_only" not in result["command"] and "--report_only=True" in result["reported_by"]
     out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", "--threads=2", timeout=120)
-    assert out.returncode == 0 and "0 of 39 runs finished" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "0 of 40 runs finished" in out.stdout, out.stderr[-2000:]
 
 
 def test_runs_come_in_the_order_the_headline_needs():
