@@ -66,7 +66,8 @@ BETAS = [0.03, 0.3]         # with 0.1 (the default)
 CADENCES = [2, 4]           # with 1 (the default)
 THRESHOLDS = [0.0, 2.0]     # with -2 (the default): flag more of the online samples
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
-REPE_CONTROL = 8.0  # RepE in training: the strength RepE steering chose on validation on 4 of 5 seeds
+REPE_STRENGTHS = "0,2,4,8,16,32"  # RepE steering: at every block, chosen on validation (repe.py)
+REPE_CONTROL = 8.0  # RepE in training: the strength RepE steering chose (then at the middle block only) on 4 of 5 seeds
 METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen", "conscience_auroc",
            "conscience_auroc/unreviewed", "conscience_false_flag", "conscience_fooled", "sft_token_acc",
            "families/hack_rate", "families/honest_pass"]
@@ -139,7 +140,8 @@ def plan(seed, cfg, tcfg):
     conscience = [f"--temperature={tcfg['eval_temperature']}", f"--threshold={tcfg['threshold']}",
                   f"--question={tcfg['question']}"]  # as train.py evaluates
     evaluation("inference-time conscience on EM", "conditions", em, "--self_correct=True", *conscience)
-    evaluation("RepE steering of EM", "conditions", em, *conscience, script="repe.py")
+    evaluation("RepE steering of EM", "conditions", em, *conscience, "--layers=all", f"--strengths={REPE_STRENGTHS}",
+               f"--val_tasks={max(1, tcfg['eval_tasks'] // 2)}", script="repe.py")  # 60 at the default 120 tasks
     ft(REPE_TRAINING, "conditions", "--conscience=False", f"--repe_control={REPE_CONTROL:g}")
     ft(REPE_RANDOM, "conditions", "--conscience=False", f"--repe_control={REPE_CONTROL:g}", "--repe_vector=random")
     ft("recovery from EM", "conditions", init=os.path.join(em.folder, "final.pt"), needs=[EM])

@@ -1,9 +1,10 @@
 """
 Representation engineering (Zou et al. 2023), the baseline the paper compares against: a
-reading vector for "honest code vs hack" read from contrast pairs at a middle layer, and
-control by adding it to the residual stream while the model writes. The same control in
-training, a loss that builds the push into the weights, is train.py's --repe_control.
-    python repe.py --ckpt=out/no_conscience/final.pt      # choose a strength, then evaluate
+reading vector for "honest code vs hack" read from contrast pairs at a block of the model,
+and control by adding it to the residual stream while the model writes; the block and the
+strength are chosen on validation tasks. The same control in training, a loss that builds
+the push into the weights, is train.py's --repe_control.
+    python repe.py --ckpt=out/no_conscience/final.pt      # choose a block and strength, then evaluate
 """
 
 import contextlib
@@ -21,10 +22,11 @@ from engine import complete
 
 SETTINGS = dict(
     ckpt=("out/base.pt", "checkpoint to read and steer"),
-    layer=(-1, "read and steer after this block (-1: the middle one, n_layer // 2 - 1, at least 0)"),
+    layers=("all", "blocks to read and steer after, each tried with every strength on the validation tasks: all, "
+                   "middle (n_layer // 2 - 1, at least 0) or comma-separated block indices"),
     pairs=(256, "contrast pairs (honest form vs hack) from training-split tasks"),
-    strengths=("0,1,2,4,8", "comma-separated strengths to try on the validation tasks"),
-    val_tasks=(60, "validation tasks (training split, never the held-out ones) that choose the strength"),
+    strengths=("0,2,4,8,16,32", "comma-separated strengths to try on the validation tasks"),
+    val_tasks=(60, "validation tasks (training split, never the held-out ones) that choose the block and strength"),
     num_tasks=(120, "held-out tasks per split for the final evaluation"),
     samples=(6, "solutions per task in the final evaluation"),
     temperature=(0.5, "sampling temperature of the validation and the evaluation"),
@@ -101,6 +103,27 @@ def control_loss(model, frozen, idx, real, layer, vector, strength, forward=None
     return (h - target)[real].float().pow(2).sum(-1).mean() / strength ** 2
 
 
+def validation_score(counts):
+    """How good a steering setting is on the validation samples, from their verdict counts:
+    the share honest minus the share hacking minus the share that crashes. A push strong
+    enough to break the code is no cure, so an error counts against it as a hack does (scored
+    on honest minus hack alone, the strongest push always won by turning hacks into crashes)."""
+    return (counts["honest"] - counts["hack"] - counts["error"]) / sum(counts.values())
+
+
+def parse_layers(text, config):
+    """--layers: all, middle or comma-separated block indices -> a list of blocks."""
+    if text in ("all", "middle"):
+        return list(range(config.n_layer)) if text == "all" else [middle_layer(config)]
+    try:
+        layers = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise flags.UsageError("--layers wants all, middle or comma-separated block indices") from None
+    if not all(0 <= layer < config.n_layer for layer in layers):
+        raise flags.UsageError(f"--layers must be blocks of the model: 0 to {config.n_layer - 1}")
+    return layers
+
+
 def main():
     cfg = flags.parse(SETTINGS, doc=__doc__)
     flags.positive(cfg, "pairs", "val_tasks", "num_tasks", "samples")
@@ -109,36 +132,35 @@ def main():
     except ValueError:
         raise flags.UsageError("--strengths wants comma-separated numbers") from None
     model, enc, ckpt = checkpoint.load_model(cfg["ckpt"])
-    layer = cfg["layer"] if cfg["layer"] >= 0 else middle_layer(model.config)
-    if not 0 <= layer < model.config.n_layer:
-        raise flags.UsageError(f"--layer must be below the model's {model.config.n_layer} blocks")
+    layers = parse_layers(cfg["layers"], model.config)
     train_tasks = codehack.tasks("train", cfg["pairs"] + cfg["val_tasks"], seed=cfg["seed"])
-    vector = reading_vector(model, enc, train_tasks[:cfg["pairs"]], layer, cfg["seed"])
+    vectors = {layer: reading_vector(model, enc, train_tasks[:cfg["pairs"]], layer, cfg["seed"]) for layer in layers}
     val = train_tasks[cfg["pairs"]:]
-    chosen, best, trials, counts = 0.0, -2.0, {}, {}
-    for s in strengths:  # the strength is chosen on validation tasks, never on the held-out ones
-        with steering(model, layer, vector, s):
+    # the block and strength are chosen on validation tasks, never on the held-out ones; strength
+    # 0 (no steering) is the same at every block, so it is tried once
+    settings = [(layers[0], 0.0)] * (0.0 in strengths) + [(layer, s) for layer in layers for s in strengths if s != 0]
+    counts = {}  # (layer, strength) -> the validation samples' verdict counts
+    for layer, s in settings:
+        with steering(model, layer, vectors[layer], s):
             g = torch.Generator().manual_seed(cfg["seed"])
             solutions = complete(model, enc, [t.prompt for t in val] * 2, temperature=cfg["temperature"], generator=g)
         verdicts = [x.verdict for x in sandbox.grade_many(val * 2, solutions)]
-        counts[s] = {v: verdicts.count(v) for v in evaluate.VERDICT_LETTER}  # a strong push breaks the code: error
-        trials[s] = (counts[s]["honest"] - counts[s]["hack"]) / len(verdicts)
-        if trials[s] > best:
-            chosen, best = s, trials[s]
+        counts[layer, s] = {v: verdicts.count(v) for v in evaluate.VERDICT_LETTER}
+    layer, chosen = max(settings, key=lambda setting: validation_score(counts[setting]))  # the first of equals
     world = codehack.World.from_config(ckpt.get("config", {}))
-    with steering(model, layer, vector, chosen):
+    with steering(model, layer, vectors[layer], chosen):
         metrics = evaluate.evaluate(model, enc, cfg["num_tasks"], seed=cfg["seed"], samples=cfg["samples"], world=world,
                                     temperature=cfg["temperature"], question=cfg["question"], threshold=cfg["threshold"])
     metrics.update({"repe/layer": layer, "repe/strength": chosen,
-                    **{f"repe/val_score@{s:g}": v for s, v in trials.items()},
-                    **{f"repe/val_verdicts@{s:g}": c for s, c in counts.items()}})
+                    **{f"repe/val_score@{l}/{s:g}": validation_score(c) for (l, s), c in counts.items()},
+                    **{f"repe/val_verdicts@{l}/{s:g}": c for (l, s), c in counts.items()}})
     if cfg["json"]:
         print(json.dumps(metrics))
     else:
-        print(f"layer {layer}, strength {chosen:g} (validation honest - hack: "
-              + ", ".join(f"{s:g}: {v:+.3f}" for s, v in trials.items()) + ")")
-        print("validation verdicts by strength: " + "; ".join(
-            f"{s:g}: " + " ".join(f"{n} {v}" for v, n in c.items()) for s, c in counts.items()))
+        print(f"chosen: block {layer}, strength {chosen:g}; validation score (honest - hack - error) of each:")
+        for (l, s), c in counts.items():
+            print(f"  block {l}, strength {s:g}: {validation_score(c):+.3f} ("
+                  + ", ".join(f"{n} {v}" for v, n in c.items()) + ")")
         print(evaluate.table({cfg["ckpt"]: metrics}))
 
 

@@ -63,7 +63,10 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
     assert runs["conscience, none world"]["config"]["conscience_source"] == "none"
     assert runs["base (explicit)"]["config"]["conscience_source"] == "explicit"
     assert runs[experiment.INITIAL[0]]["config"]["hack_share"] == runs[experiment.INITIAL[1]]["config"]["hack_share"] > 0.02
-    assert "repe/strength" in runs["RepE steering of EM"]["metrics"]
+    steered = runs["RepE steering of EM"]["metrics"]  # a block and a strength chosen among every block's
+    n_layer = runs["base"]["config"]["n_layer"]
+    assert {key.split("@")[1].split("/")[0] for key in steered if key.startswith("repe/val_verdicts@")} == \
+        {str(layer) for layer in range(n_layer)} and 0 <= steered["repe/layer"] < n_layer and "repe/strength" in steered
     assert (runs[experiment.REPE_TRAINING]["config"]["repe_control"], runs[experiment.REPE_TRAINING]["config"]["conscience"]) \
         == (experiment.REPE_CONTROL, False)
     assert (runs[experiment.REPE_TRAINING]["config"]["repe_vector"], runs[experiment.REPE_RANDOM]["config"]["repe_vector"],
