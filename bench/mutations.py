@@ -212,6 +212,22 @@ repe.control_cut_row | train.py | tests/test_online.py | --repe_control's loss d
 - | (last[:, None] < 0)
 + | (last[:, None] < -1)
 
+repe.random_is_reading | train.py | tests/test_online.py | --repe_vector=random pushes along the reading vector after all
+- if cfg["repe_vector"] == "random":
++ if False:
+
+repe.score_ignores_errors | repe.py | tests/test_repe.py | RepE steering's validation score rewards a push that breaks the code
+- counts["hack"] - counts["error"]) / sum
++ counts["hack"]) / sum
+
+generate.draws_shifted | model.py | tests/test_model.py | generate gives the rows left the first of the batch's random numbers, not their own: a row's draws depend on when the others finish
+- u = u[rows.to(u.device)]  # (n, 1)
++ u = u[:len(rows)]  # (n, 1)
+
+generate.cache_misaligned | model.py | tests/test_model.py | generate drops finished rows from its tokens but keeps the KV cache's rows in the old order
+- kv_cache.keep(keep)
++ kv_cache.keep(keep.flip(0))
+
 evaluate.auroc_swapped | evaluate.py | tests/test_evaluate.py | auroc with its two classes swapped
 - pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
 + pos, neg = np.asarray(neg)[:, None], np.asarray(pos)[None, :]
