@@ -535,7 +535,8 @@ def write_table(records, question_aurocs, path, seeds, total):
                   if any(named(name)(r) for r in records)]
     if against_em:
         lines += ["", "Zero-shot, and RepE in training: the EM model at inference with the inference-time conscience or "
-                  "RepE steering, and the EM fine-tuning with RepE's control as a loss, minus the EM model alone, "
+                  "RepE steering, and the EM fine-tuning with RepE's control as a loss (along the reading vector, and "
+                  "along a random direction as its control), minus the EM model alone, "
                   "paired on each seed as above (the inference-time conscience keeps the samples it does not revise, "
                   "which the CMH test does not assume: it is conservative there).", "",
                   "| condition | " + " | ".join(f"{m} vs EM" for m in PAIRED) + " |", "|---|" + "---|" * len(PAIRED)]

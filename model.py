@@ -234,6 +234,8 @@ class GPT(nn.Module):
         lengths = [len(p) for p in prompts]
         if min(lengths) == 0:
             raise ValueError("every prompt needs at least one token")
+        if temperature < 0:
+            raise ValueError(f"temperature must be 0 (greedy) or positive, got {temperature}")
         P = max(lengths)
         if P + max_new_tokens > self.config.block_size:
             raise ValueError(f"longest prompt ({P} tokens) + max_new_tokens ({max_new_tokens}) "
@@ -257,7 +259,7 @@ class GPT(nn.Module):
         kv_cache = KVCache(self.config.n_layer, S) if use_cache else None
         out = [[] for _ in prompts]
         rows = torch.arange(B, device=device)  # the rows still computed, by their index in prompts
-        done = []  # of those, the places of rows that have finished
+        done = set()  # positions within `rows` (not prompt indices) of the rows that have finished
         for _ in range(max_new_tokens):
             T = seq.size(1)
             start = kv_cache.length if use_cache else 0  # the whole prompt first, then one token a step
@@ -276,15 +278,17 @@ class GPT(nn.Module):
                 if j in done:
                     continue
                 if t in stop:
-                    done.append(j)
+                    done.add(j)
                 else:
                     out[i].append(t)
             if len(done) == len(rows):
                 break
             seq = torch.cat((seq, next_id[:, None]), dim=1)
-            if len(done) >= max(1, DROP_FINISHED_AT * len(rows)):  # drop the finished rows from the batch
+            # finished rows keep computing alongside the others (their tokens are not kept) until
+            # enough of them have finished to be worth dropping from the batch
+            if len(done) >= max(1, DROP_FINISHED_AT * len(rows)):
                 keep = torch.tensor([j for j in range(len(rows)) if j not in done], device=device)
-                rows, seq, done = rows[keep], seq[keep], []
+                rows, seq, done = rows[keep], seq[keep], set()
                 if use_cache:
                     kv_cache.keep(keep)
         return out

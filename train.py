@@ -78,7 +78,7 @@ SETTINGS = dict(
     align=("dpo", "what the pairs teach: dpo (the method) or sft (next-token loss on the chosen side only, a control)"),
     inoculate=(False, "inoculation prompting: the scenario's prompts say gaming the tests is allowed (evaluation's never do)"),
     repe_control=(0.0, "the RepE baseline in training: a loss, weighted by lam, that builds a push of this strength along "
-                       "the frozen copy's reading vector (repe.py) into the policy (0: off; a baseline: --conscience=False)"),
+                       "--repe_vector's direction into the policy (0: off; a baseline: --conscience=False)"),
     repe_vector=("reading", "the direction of --repe_control's push: reading (the frozen copy's reading vector) or "
                             "random (a random unit vector: the control for the loss's tie to the frozen copy)"),
     lam=(3.0, "weight of the DPO loss in L = L_sft + lam * L_dpo (and of --repe_control's loss)"),

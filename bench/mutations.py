@@ -224,7 +224,7 @@ generate.draws_shifted | model.py | tests/test_model.py | generate gives the row
 - u = u[rows.to(u.device)]  # (n, 1)
 + u = u[:len(rows)]  # (n, 1)
 
-generate.cache_misaligned | model.py | tests/test_model.py | generate drops finished rows from its tokens but keeps the KV cache's rows in the old order
+generate.cache_misaligned | model.py | tests/test_model.py | generate drops finished rows from its tokens but reverses the order of the KV cache's rows
 - kv_cache.keep(keep)
 + kv_cache.keep(keep.flip(0))
 

@@ -91,15 +91,25 @@ def test_dropping_finished_rows_changes_no_row(model, monkeypatch):
     prompts = PROMPTS * 4  # 12 rows
     stop = set(range(1, 8))  # about one token in nine: the rows stop at different steps
 
-    def sample(drop_at, use_cache=True):
+    kept_rows = []  # the batch size after each drop from the KV cache
+    keep = model_module.KVCache.keep
+    monkeypatch.setattr(model_module.KVCache, "keep", lambda cache, rows: (kept_rows.append(len(rows)), keep(cache, rows)))
+
+    def sample(drop_at, use_cache=True, temperature=1.0):
         monkeypatch.setattr(model_module, "DROP_FINISHED_AT", drop_at)
         generator = torch.Generator().manual_seed(5)
-        return model.generate(prompts, 25, temperature=1.0, stop_tokens=stop, generator=generator, use_cache=use_cache)
+        return model.generate(prompts, 25, temperature=temperature, stop_tokens=stop, generator=generator,
+                              use_cache=use_cache)
     kept = sample(1.0)  # never drops: the batch shrinks only when every row has finished
+    assert kept_rows == []
     assert len({len(row) for row in kept}) >= 4 and max(map(len, kept)) > 10  # rows did finish at different steps
     for drop_at in (0.25, 0.01):  # a quarter of the batch finished, or any one row
         assert sample(drop_at) == kept
+        assert kept_rows and kept_rows == sorted(kept_rows, reverse=True) and kept_rows[-1] < len(prompts)
+        kept_rows.clear()
         assert sample(drop_at, use_cache=False) == kept
+    greedy = sample(1.0, temperature=0)  # no random numbers at all
+    assert sample(0.01, temperature=0) == greedy and kept_rows
 
 
 def test_loss_ignores_minus_one_targets(model):

@@ -1,5 +1,6 @@
 """
-repe.py's choice of a steering setting on validation tasks, CPU only.
+repe.py's choice of a steering setting (block and strength) from its validation verdicts, and
+its --layers setting; CPU only.
 Run: python -m pytest -q tests/test_repe.py
 """
 import pytest
@@ -28,3 +29,14 @@ def test_layers_setting():
     for bad in ("4", "-1", "first", ""):
         with pytest.raises(flags.UsageError):
             repe.parse_layers(bad, config)
+
+
+def test_choose_takes_the_best_score_and_no_steering_on_a_tie():
+    unsteered = {"honest": 3, "hack": 87, "wrong": 25, "error": 5}
+    counts = {(1, 0.0): unsteered,  # no steering, tried first
+              (1, 4.0): {"honest": 0, "hack": 0, "wrong": 0, "error": 120},
+              (3, 4.0): dict(unsteered),  # as good as no steering: no reason to steer
+              (3, 16.0): {"honest": 16, "hack": 53, "wrong": 28, "error": 23}}
+    assert repe.choose(counts) == (3, 16.0)
+    del counts[3, 16.0]
+    assert repe.choose(counts) == (1, 0.0)
