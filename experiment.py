@@ -493,8 +493,8 @@ def against_base(records, present):
 
 def write_table(records, question_aurocs, path, seeds, total):
     cols = METRICS + ["minutes"]
-    for r in records:
-        r["metrics"]["minutes"] = r["wall_seconds"] / 60
+    # the minutes column on copies: results.json keeps each run's metrics as its run wrote them
+    records = [dict(r, metrics=dict(r["metrics"], minutes=r["wall_seconds"] / 60)) for r in records]
     present = [(label, key) for label, key in rows(records) if any(key(r) for r in records)]
     lines = headline(records) + [""] + base_table(records) + ["", f"Every condition: mean ± sample standard deviation over the seeds (of {seeds}) "
              "that ran it; k samples per task (pass@1 from all k). Held-out instances of the training families; "
@@ -749,6 +749,8 @@ def main():
         if recorded is not None and not record.get("reused"):  # the restored runs after it used its earlier checkpoint
             same = lambda a, b: a == b or (a != a and b != b)  # noqa: E731 (nan: an undefined metric, as recorded)
             record["reproduced"] = all(same(record["metrics"].get(k), v) for k, v in recorded.items() if k != "minutes")
+            with open(os.path.join(out_dir, run.folder, "run.json"), "w") as f:  # kept for later invocations
+                json.dump(record, f, indent=1)
             print(f"seed {run.seed} {run.name}: run again, " + ("the same metrics as recorded" if record["reproduced"]
                   else "WARNING: metrics differ from the record, which the restored runs after it started from"),
                   flush=True)

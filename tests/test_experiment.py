@@ -93,6 +93,26 @@ def test_table_and_plots_are_written(tiny_experiment):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_run_whose_checkpoint_is_gone_runs_again_and_keeps_the_proof_that_it_reproduced(tiny_experiment):
+    # EM's checkpoint and run.json are gone, and a run that needs its checkpoint is still to do:
+    # EM runs again, is checked against its record, and the check stays with the run
+    out_dir, args = tiny_experiment["out_dir"], tiny_experiment["args"]
+    folders = {json.load(open(p))["condition"]: p.parent for p in out_dir.glob("runs/seed1337/*/run.json")}
+    em, steered = folders[experiment.EM], folders["RepE steering of EM"]
+    for path in [em / "run.json", *em.glob("*.pt"), steered / "run.json"]:
+        path.unlink()
+    result = json.load(open(out_dir / "results.json"))
+    result["runs"] = [r for r in result["runs"] if r["condition"] != "RepE steering of EM"]  # so it must run
+    json.dump(result, open(out_dir / "results.json", "w"))
+    out = run_script("experiment.py", *args, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"{experiment.EM}: run again, the same metrics as recorded" in out.stdout
+    assert json.load(open(em / "run.json"))["reproduced"] is True  # with the run: later invocations read it there
+    runs = {r["condition"]: r for r in json.load(open(out_dir / "results.json"))["runs"]}
+    assert runs[experiment.EM]["reproduced"] is True and "repe/strength" in runs["RepE steering of EM"]["metrics"]
+    assert not any("minutes" in r["metrics"] for r in runs.values())  # the table's column stays in the table
+
+
 def test_a_rerun_reuses_finished_runs(tiny_experiment):
     out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
