@@ -194,15 +194,16 @@ def test_repe_control_in_training_averages_over_every_real_token_and_no_padding(
     assert batched == pytest.approx(total / tokens / 0.25, rel=1e-5) and record["loss/repe"] == batched
 
 
-def test_repe_control_with_a_random_direction_pushes_elsewhere():
+def test_repe_control_with_a_random_direction_pushes_elsewhere(monkeypatch):
     # --repe_vector=random, the control for the loss's tie to the frozen copy: its target is not
     # the reading vector's. A policy that already carries the reading vector's push is on
     # target for the reading control, and |r - v|^2 = 2 - 2 cos(r, v) away for the random one.
+    monkeypatch.setitem(repe.SETTINGS, "pairs", (32, "fewer contrast pairs: a quicker test"))
     model, enc = tiny_world_model()
     frozen = clone_frozen(model)
     cfg = dict({name: default for name, (default, _) in train.SETTINGS.items()}, repe_control=2.0)
     layer = repe.middle_layer(model.config)
-    reading = repe.reading_vector(frozen, enc, ch.tasks("train", 256, seed=cfg["seed"]), layer, cfg["seed"])
+    reading = repe.reading_vector(frozen, enc, ch.tasks("train", 32, seed=cfg["seed"]), layer, cfg["seed"])
     prompts, losses = [t.prompt for t in ch.tasks("train", 2)], {}
     for direction in ("reading", "random"):
         control = train.representation_control(dict(cfg, repe_vector=direction), model, frozen, enc, model, "cpu",
