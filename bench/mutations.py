@@ -228,12 +228,12 @@ generate.cache_misaligned | model.py | tests/test_model.py | generate drops fini
 - kv_cache.keep(keep)
 + kv_cache.keep(keep.flip(0))
 
-experiment.reproduced_forgotten | experiment.py | tests/test_experiment.py::test_a_run_whose_checkpoint_is_gone_runs_again_and_keeps_the_proof_that_it_reproduced | the check that a rerun reproduced its record lives only until the next invocation
+experiment.reproduced_forgotten | experiment.py | tests/test_experiment.py::test_a_rerun_reuses_finished_runs_and_runs_again_what_lost_its_checkpoint | the check that a rerun reproduced its record lives only until the next invocation
 - with open(os.path.join(out_dir, run.folder, "run.json"), "w") as f:  # kept for later invocations
 -                 json.dump(record, f, indent=1)
 + pass
 
-experiment.minutes_leak | experiment.py | tests/test_experiment.py::test_a_run_whose_checkpoint_is_gone_runs_again_and_keeps_the_proof_that_it_reproduced | the table's minutes column written into every run's metrics in results.json
+experiment.minutes_leak | experiment.py | tests/test_experiment.py::test_a_rerun_reuses_finished_runs_and_runs_again_what_lost_its_checkpoint | the table's minutes column written into every run's metrics in results.json
 - records = [dict(r, metrics=dict(r["metrics"], minutes=r["wall_seconds"] / 60)) for r in records]
 + [r["metrics"].update(minutes=r["wall_seconds"] / 60) for r in records]
 

@@ -93,9 +93,9 @@ def test_table_and_plots_are_written(tiny_experiment):
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_run_whose_checkpoint_is_gone_runs_again_and_keeps_the_proof_that_it_reproduced(tiny_experiment):
-    # EM's checkpoint and run.json are gone, and a run that needs its checkpoint is still to do:
-    # EM runs again, is checked against its record, and the check stays with the run
+def test_a_rerun_reuses_finished_runs_and_runs_again_what_lost_its_checkpoint(tiny_experiment):
+    # EM's checkpoint and run.json are gone, and a run that needs the checkpoint is still to do:
+    # EM runs again and is checked against its record, the check kept with the run; the rest is reused
     out_dir, args = tiny_experiment["out_dir"], tiny_experiment["args"]
     folders = {json.load(open(p))["condition"]: p.parent for p in out_dir.glob("runs/seed1337/*/run.json")}
     em, steered = folders[experiment.EM], folders["RepE steering of EM"]
@@ -106,24 +106,19 @@ def test_a_run_whose_checkpoint_is_gone_runs_again_and_keeps_the_proof_that_it_r
     json.dump(result, open(out_dir / "results.json", "w"))
     out = run_script("experiment.py", *args, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
+    runs = {r["condition"]: r for r in json.load(open(out_dir / "results.json"))["runs"]}
+    assert len(runs) == 40 and out.stdout.count(", reused)") == len(runs) - 2
     assert f"{experiment.EM}: run again, the same metrics as recorded" in out.stdout
     assert json.load(open(em / "run.json"))["reproduced"] is True  # with the run: later invocations read it there
-    runs = {r["condition"]: r for r in json.load(open(out_dir / "results.json"))["runs"]}
     assert runs[experiment.EM]["reproduced"] is True and "repe/strength" in runs["RepE steering of EM"]["metrics"]
     assert not any("minutes" in r["metrics"] for r in runs.values())  # the table's column stays in the table
-
-
-def test_a_rerun_reuses_finished_runs(tiny_experiment):
-    out = run_script("experiment.py", *tiny_experiment["args"], timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    runs = len(json.load(open(tiny_experiment["out_dir"] / "results.json"))["runs"])
-    assert runs == 40 and out.stdout.count(", reused)") == runs
     # a report of what has finished runs nothing, and a different thread count is not the same run
-    out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", timeout=120)
+    out = run_script("experiment.py", *args, "--report_only=True", timeout=120)
     assert out.returncode == 0 and "40 of 40 runs finished" in out.stdout, out.stderr[-2000:]
-    result = json.load(open(tiny_experiment["out_dir"] / "results.json"))  # still names the invocation that ran
+    result = json.load(open(out_dir / "results.json"))  # still names the invocation that ran
     assert "--report_only" not in result["command"] and "--report_only=True" in result["reported_by"]
-    out = run_script("experiment.py", *tiny_experiment["args"], "--report_only=True", "--threads=2", timeout=120)
+    assert {r["condition"]: r for r in result["runs"]}[experiment.EM]["reproduced"] is True
+    out = run_script("experiment.py", *args, "--report_only=True", "--threads=2", timeout=120)
     assert out.returncode == 0 and "0 of 40 runs finished" in out.stdout, out.stderr[-2000:]
 
 
