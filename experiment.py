@@ -730,6 +730,9 @@ def main():
               "(their checkpoints are needed and gone)", flush=True)
     if cfg["report_only"]:
         records = [r for r in (finished(run, out_dir, threads) for run in runs) if r is not None]
+        if not records:  # none of these runs has run (another thread count?): a report must not empty the record
+            print(f"0 of {len(runs)} runs finished with these settings; {out_dir}/results.json and table.md left as they were")
+            return
         question_aurocs = {s: a for s in seeds for a in [cached_question_aurocs(out_dir, s)] if a}
         print(report(None, final=True))
         print(f"\n{len(records)} of {len(runs)} runs finished; wrote {out_dir}/results.json, table.md and the plots")

@@ -118,8 +118,10 @@ def test_a_rerun_reuses_finished_runs_and_runs_again_what_lost_its_checkpoint(ti
     result = json.load(open(out_dir / "results.json"))  # still names the invocation that ran
     assert "--report_only" not in result["command"] and "--report_only=True" in result["reported_by"]
     assert {r["condition"]: r for r in result["runs"]}[experiment.EM]["reproduced"] is True
+    before = (out_dir / "results.json").read_bytes(), (out_dir / "table.md").read_bytes()
     out = run_script("experiment.py", *args, "--report_only=True", "--threads=2", timeout=120)
     assert out.returncode == 0 and "0 of 40 runs finished" in out.stdout, out.stderr[-2000:]
+    assert ((out_dir / "results.json").read_bytes(), (out_dir / "table.md").read_bytes()) == before  # not emptied
 
 
 def test_runs_come_in_the_order_the_headline_needs():
