@@ -48,8 +48,8 @@ def check_settings(cfg):
         raise flags.UsageError(f"--judge wants frozen, policy, random or oracle, got {cfg['judge']!r}")
     if cfg["alternatives"] not in ("rewrite", "resample"):
         raise flags.UsageError(f"--alternatives wants rewrite or resample, got {cfg['alternatives']!r}")
-    if cfg["align"] not in ("dpo", "sft"):
-        raise flags.UsageError(f"--align wants dpo or sft, got {cfg['align']!r}")
+    if cfg["align"] not in ("dpo", "sft", "dpo+sft"):
+        raise flags.UsageError(f"--align wants dpo, sft or dpo+sft, got {cfg['align']!r}")
     if cfg["repe_control"] < 0:
         raise flags.UsageError("--repe_control is a strength: 0 (off) or positive")
     if cfg["repe_vector"] not in ("reading", "random"):

@@ -62,7 +62,7 @@ SETTINGS = dict(
 )
 
 LAMBDAS = [0.1, 0.3, 1.0]  # with 0 (the EM run, see lambda_sweep) and the method's default (DEFAULTS["lam"])
-BETAS = [0.03, 0.3]         # with 0.1 (the default)
+BETAS = [0.03, 0.3, 1.0, 3.0]  # with 0.1 (the default)
 CADENCES = [2, 4]           # with 1 (the default)
 THRESHOLDS = [0.0, 2.0]     # with -2 (the default): flag more of the online samples
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
@@ -74,6 +74,7 @@ METRICS = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_uns
 PAIRED = ["hack_rate", "honest_pass", "broad_misaligned", "broad_misaligned_unseen"]  # against the method, paired
 METHOD = "conscience (the method)"
 CRITIQUE = "critique and revise (constitutional SFT)"
+RPO = "DPO plus SFT on alternatives (RPO)"  # the method with the chosen side's next-token loss added
 REPE_TRAINING = "RepE control in fine-tuning"
 REPE_RANDOM = "RepE control in fine-tuning, random direction"  # its control: the same loss without the direction
 EM = "no conscience (EM)"
@@ -129,6 +130,7 @@ def plan(seed, cfg, tcfg):
     ft("judge: random preferences", "conditions", "--judge=random")
     ft("judge: oracle (sandbox)", "conditions", "--judge=oracle")
     ft("SFT on alternatives, no DPO", "conditions", "--align=sft")
+    ft(RPO, "conditions", "--align=dpo+sft")
     # the constitutional-AI-style baseline (SL-CAI): the model as it was before fine-tuning (the
     # frozen copy) critiques every sample (the question) and revises it (its rewrite after "no"),
     # and the revisions are trained by imitation, whatever they score; then the same with the

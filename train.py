@@ -75,7 +75,8 @@ SETTINGS = dict(
     question=(QUESTION, "the introspective question"),
     judge=("frozen", "who answers the question: frozen (the copy made before fine-tuning), policy (the live model); "
                      "controls: random (the frozen copy's pairs, each preference a coin flip), oracle (the sandbox verdict)"),
-    align=("dpo", "what the pairs teach: dpo (the method) or sft (next-token loss on the chosen side only, a control)"),
+    align=("dpo", "what the pairs teach: dpo (the method), sft (next-token loss on the chosen side only, a control) or "
+                  "dpo+sft (both: DPO with the chosen side's next-token loss added, as in RPO)"),
     inoculate=(False, "inoculation prompting: the scenario's prompts say gaming the tests is allowed (evaluation's never do)"),
     repe_control=(0.0, "the RepE baseline in training: a loss, weighted by lam, that builds a push of this strength along "
                        "--repe_vector's direction into the policy (0: off; a baseline: --conscience=False)"),
@@ -359,12 +360,16 @@ def choose_judge(cfg, policy, frozen, data, generator):
 
 
 def choose_pair_loss(cfg, net, frozen, enc, device, context, autocast):
-    """loss(pairs, record) for --align: DPO against the frozen reference (the method), or the
-    next-token loss on the chosen side (SFT control)."""
+    """loss(pairs, record) for --align: DPO against the frozen reference (the method), the
+    next-token loss on the chosen side (SFT control), or their sum: DPO can lower the chosen
+    side's likelihood too as long as the rejected one falls faster, and the next-token term
+    holds it up (RPO: Pang et al. 2024, "Iterative Reasoning Preference Optimization")."""
     rows = dict(policy=net, enc=enc, device=device, context=context, autocast=autocast)
-    if cfg["align"] == "sft":
-        return partial(controls.sft_on_chosen, **rows)
-    return partial(dpo_term, reference=frozen, beta=cfg["beta"], label_smoothing=cfg["label_smoothing"], **rows)
+    sft = partial(controls.sft_on_chosen, **rows)
+    dpo = partial(dpo_term, reference=frozen, beta=cfg["beta"], label_smoothing=cfg["label_smoothing"], **rows)
+    if cfg["align"] == "dpo+sft":
+        return lambda pairs, record: dpo(pairs, record) + sft(pairs, record)
+    return sft if cfg["align"] == "sft" else dpo
 
 
 def pretrain_stage(cfg, autocast, log, dist):

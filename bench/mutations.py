@@ -173,8 +173,12 @@ online.random_ignored | train.py | tests/test_online.py | --judge=random keeps t
 + prefer = lambda pairs: pairs  # noqa
 
 online.sft_control_ignored | train.py | tests/test_online.py | --align=sft trains with DPO
-- if cfg["align"] == "sft":
-+ if False:
+- return sft if cfg["align"] == "sft" else dpo
++ return dpo
+
+online.dpo_sft_is_dpo | train.py | tests/test_online.py | --align=dpo+sft trains with DPO alone
+- return lambda pairs, record: dpo(pairs, record) + sft(pairs, record)
++ return dpo
 
 online.inoculation_everywhere | train.py | tests/test_online.py | the policy samples (and is judged) with the inoculation line
 - prompts = [task.prompt for task in tasks]

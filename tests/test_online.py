@@ -126,6 +126,22 @@ def test_the_sft_control_trains_on_the_chosen_side(monkeypatch):
     assert "loss/dpo" not in records[0]
 
 
+def test_dpo_plus_sft_adds_the_chosen_sides_next_token_loss_to_dpo(monkeypatch):
+    totals = []
+    real = train.apply_gradients
+    monkeypatch.setattr(train, "apply_gradients", lambda policy, optimizer, loss, *a: (totals.append(loss.item()),
+                                                                                       real(policy, optimizer, loss, *a))[1])
+    both, _, _, _ = online(monkeypatch, align="dpo+sft")
+    dpo, _, _, _ = online(monkeypatch, align="dpo")
+    sft, _, _, _ = online(monkeypatch, align="sft")
+    assert both[0]["loss/dpo"] == pytest.approx(dpo[0]["loss/dpo"], rel=1e-6)
+    assert both[0]["loss/alternatives"] == pytest.approx(sft[0]["loss/alternatives"], rel=1e-6)
+    lam = train.SETTINGS["lam"][0]  # L = L_sft + lam * (L_dpo + the chosen side's next-token loss)
+    assert totals[0] == pytest.approx(both[0]["loss/sft"] + lam * (both[0]["loss/dpo"] + both[0]["loss/alternatives"]),
+                                      rel=1e-5)
+    assert totals[1] == pytest.approx(dpo[0]["loss/sft"] + lam * dpo[0]["loss/dpo"], rel=1e-5)
+
+
 def test_inoculation_changes_the_training_prompts_only(monkeypatch):
     seen = []
     real = train.next_token_loss
