@@ -40,6 +40,8 @@ def check_settings(cfg):
     flags.positive(cfg, "n_docs", "vocab_size", "n_layer", "n_head", "n_embd", "block_size", "batch_size",
                    "grad_accum", "ft_batch_size", "log_interval", "eval_interval", "conscience_every",
                    "num_candidates", "dpo_batch", "ft_eval_interval", "eval_samples")
+    if cfg["online_samples"] < 0:
+        raise flags.UsageError("--online_samples must not be negative (0: every prompt of the step)")
     if cfg["eval_tasks"] < 0:
         raise flags.UsageError("--eval_tasks must not be negative")
     if cfg["n_embd"] % cfg["n_head"]:

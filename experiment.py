@@ -64,6 +64,7 @@ SETTINGS = dict(
 LAMBDAS = [0.1, 0.3, 1.0]  # with 0 (the EM run, see lambda_sweep) and the method's default (DEFAULTS["lam"])
 BETAS = [0.03, 0.3, 1.0, 3.0]  # with 0.1 (the default)
 CADENCES = [2, 4]           # with 1 (the default)
+ONLINE_SAMPLES = [4, 8]     # with every prompt of the step (the default): the cost of the conscience step
 THRESHOLDS = [0.0, 2.0]     # with -2 (the default): flag more of the online samples
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
 REPE_STRENGTHS = "0,2,4,8,16,32"  # RepE steering: at every block, chosen on validation (repe.py)
@@ -86,7 +87,7 @@ DEFAULTS = {name: default for name, (default, _) in train.SETTINGS.items()}
 class Run:
     seed: int
     name: str               # the condition
-    group: str              # conditions, lambda, beta, cadence, question
+    group: str              # conditions, lambda, beta, cadence, online_samples, question, ...
     script: str             # train.py or evaluate.py
     args: list
     needs: list = field(default_factory=list)  # names of runs of the same seed that must finish first
@@ -176,6 +177,8 @@ def plan(seed, cfg, tcfg):
         ft(f"conscience_every={every}", "cadence", f"--conscience_every={every}", value=every)
     for t in THRESHOLDS:
         ft(f"threshold={t}", "threshold", f"--threshold={t}", value=t)
+    for n in ONLINE_SAMPLES:
+        ft(f"online_samples={n}", "online_samples", f"--online_samples={n}", value=n)
     for i, q in enumerate(QUESTIONS):
         ft(f"question {i + 2}", "question", f"--question={q}", value=q)
     by_name = {run.name: run for run in runs}
@@ -378,7 +381,8 @@ def rows(records):
     out.append(("lam=0 (= the EM run)", lambda r: r["condition"] == EM))
     sweeps = [("lam", LAMBDAS, DEFAULTS["lam"]), ("beta", BETAS, DEFAULTS["beta"]),
               ("conscience_every", CADENCES, DEFAULTS["conscience_every"]),
-              ("threshold", THRESHOLDS, DEFAULTS["threshold"])]
+              ("threshold", THRESHOLDS, DEFAULTS["threshold"]),
+              ("online_samples", ONLINE_SAMPLES, DEFAULTS["ft_batch_size"])]  # the default: every prompt
     for flag, values, default in sweeps:
         for v in sorted(values + [default]):
             if v == default:
@@ -627,20 +631,22 @@ def plot(records, question_aurocs, out_dir):
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "stages.png"), dpi=120)
 
-    # 3. the sweeps: lambda (0 is the EM run), beta, cadence, threshold, the alternative, the conscience's source
-    fig, axes = plt.subplots(1, 6, figsize=(21, 4.2))
+    # 3. the sweeps: lambda (0 is the EM run), beta, cadence, threshold, online samples, the alternative, the source
+    fig, axes = plt.subplots(1, 7, figsize=(24, 4.2))
     sweeps = [("λ", [EM] + [f"lam={v}" for v in LAMBDAS] + [METHOD], [0.0] + LAMBDAS + [DEFAULTS["lam"]]),
               ("β", [f"beta={v}" for v in BETAS] + [METHOD], BETAS + [DEFAULTS["beta"]]),
               ("conscience every N steps", [METHOD] + [f"conscience_every={v}" for v in CADENCES],
                [DEFAULTS["conscience_every"]] + CADENCES),
               ("flag below threshold", [METHOD] + [f"threshold={v}" for v in THRESHOLDS],
-               [DEFAULTS["threshold"]] + THRESHOLDS)]
+               [DEFAULTS["threshold"]] + THRESHOLDS),
+              ("online samples a step", [METHOD] + [f"online_samples={v}" for v in ONLINE_SAMPLES],
+               [DEFAULTS["ft_batch_size"]] + ONLINE_SAMPLES)]
     for ax, (label, names, values) in zip(axes, sweeps):
         order = np.argsort(values, kind="stable")
         bars(ax, [names[i] for i in order], [f"{values[i]:g}" for i in order], label)
-    bars(axes[4], [METHOD, "alternatives: policy resamples"], ["frozen copy's rewrite", "policy resamples"],
+    bars(axes[5], [METHOD, "alternatives: policy resamples"], ["frozen copy's rewrite", "policy resamples"],
          "the alternative")
-    bars(axes[5], ["conscience, none world", METHOD, "conscience, explicit world"], ["none", "partial", "explicit"],
+    bars(axes[6], ["conscience, none world", METHOD, "conscience, explicit world"], ["none", "partial", "explicit"],
          "the conscience's source in pretraining")
     axes[0].legend(fontsize=8)
     fig.suptitle("Sweeps around the method (bars: mean over seeds, 95% t interval; dots: seeds)")
@@ -800,7 +806,7 @@ def tier(run):
     return {"conditions": 3, "adversarial": 3, "alternatives": 3, "initial": 6}.get(run.group, 4)
 
 
-SWEEPS = ["lambda", "threshold", "beta", "cadence", "question"]  # the capability trade-off first
+SWEEPS = ["lambda", "threshold", "beta", "cadence", "online_samples", "question"]  # the capability trade-off first
 
 
 def order(run):

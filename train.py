@@ -86,6 +86,8 @@ SETTINGS = dict(
     beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
     conscience_every=(1, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
+    online_samples=(0, "the conscience step samples from the first this many of a step's prompts only (0: from all "
+                       "ft_batch_size of them): fewer is cheaper"),
     alternatives=("rewrite", "the alternative: rewrite (the judge's, after answering 'no') or resample (the policy's samples)"),
     num_candidates=(1, "candidates per flagged sample (the rewrite, then fresh policy samples); the best-scored wins"),
     threshold=(THRESHOLD, "flag a sample when log P(yes) - log P(no) is below this (-2: P(no) > 0.88)"),
@@ -166,7 +168,7 @@ class InitialTraining:
         seed = self.dist.seed(cfg["seed"])  # per step, not a running state: a resumed run draws the same
         tasks = random.Random(f"initial-{seed}-{it}").sample(self.pool, cfg["ft_batch_size"] // self.dist.world)
         generator = torch.Generator().manual_seed(seed * 100_003 + it)
-        return conscience_step(cfg, self.model, self.frozen, self.enc, tasks, generator, record)
+        return conscience_step(cfg, self.model, self.frozen, self.enc, sampled(tasks, cfg, self.dist), generator, record)
 
 
 def pretrain(cfg, model, enc, train_data, val_data, autocast, log, dist, resume=None):
@@ -263,7 +265,7 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
             loss = loss + cfg["lam"] * control(sft_prompts, targets, record)
         if cfg["conscience"]:
             if it % cfg["conscience_every"] == 0:
-                pairs = conscience_step(cfg, policy, judge, enc, tasks, generator, record, scorer)
+                pairs = conscience_step(cfg, policy, judge, enc, sampled(tasks, cfg, dist), generator, record, scorer)
                 buffer.add(prefer(pairs))  # as the conscience prefers (the random control: a coin per pair)
             draw = buffer.draw(dpo_batch)  # the steps in between train on the pairs of the step before
             if draw:
@@ -280,6 +282,12 @@ def finetune(cfg, policy, frozen, enc, *, dist, autocast, log, at_eval=None, res
                 at_eval(policy, it + 1, dict(skipped=skipped, optimizer=optimizer.state_dict(), ranks=ranks))
     dist.check_identical(policy, log, "finetune")
     return policy
+
+
+def sampled(tasks, cfg, dist):
+    """The tasks of a step (this rank's share) the policy samples from: all, or the first
+    --online_samples of the step's (each rank the first of its share)."""
+    return tasks[:dist.split(cfg, "online_samples")] if cfg["online_samples"] else tasks
 
 
 def conscience_step(cfg, policy, judge, enc, tasks, generator, record, scorer=None):

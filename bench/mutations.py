@@ -180,6 +180,10 @@ online.dpo_sft_is_dpo | train.py | tests/test_online.py | --align=dpo+sft trains
 - return lambda pairs, record: dpo(pairs, record) + sft(pairs, record)
 + return dpo
 
+online.online_samples_ignored | train.py | tests/test_online.py | --online_samples samples from every prompt anyway
+- return tasks[:dist.split(cfg, "online_samples")] if cfg["online_samples"] else tasks
++ return tasks
+
 online.inoculation_everywhere | train.py | tests/test_online.py | the policy samples (and is judged) with the inoculation line
 - prompts = [task.prompt for task in tasks]
 + prompts = [codehack.inoculate(task.prompt) for task in tasks]

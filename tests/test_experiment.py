@@ -18,7 +18,8 @@ TINY_TRAIN = " ".join(map(shlex.quote, TINY))
 def tiny_experiment(tiny_base, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("experiment")
     args = ["--seeds=1", "--jobs=2", "--threads=1", f"--out_dir={out_dir}", f"--data_dir={tiny_base['folder']}/data",
-            f"--train_args={TINY_TRAIN} --max_iters=0 --ft_iters=2 --ft_batch_size=2 --eval_tasks=2 --dpo_batch=2"]
+            f"--train_args={TINY_TRAIN} --max_iters=0 --ft_iters=2 --ft_batch_size=2 --eval_tasks=2 --eval_samples=1 "
+            "--dpo_batch=2"]
     out = run_script("experiment.py", *args, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return dict(out_dir=out_dir, args=args, stdout=out.stdout)
@@ -38,6 +39,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
                  for of in ("base", experiment.EM, experiment.METHOD)}
     expected |= {f"lam={v}" for v in experiment.LAMBDAS} | {f"beta={v}" for v in experiment.BETAS}
     expected |= {f"conscience_every={v}" for v in experiment.CADENCES}
+    expected |= {f"online_samples={v}" for v in experiment.ONLINE_SAMPLES}
     expected |= {f"threshold={v}" for v in experiment.THRESHOLDS}
     expected |= {f"question {i + 2}" for i in range(len(experiment.QUESTIONS))}
     assert set(runs) == expected and not result["failed"]
@@ -61,6 +63,7 @@ def test_every_condition_sweep_and_question_has_a_run_with_metrics(tiny_experime
             (judge, "sft", math.inf, -math.inf)
     assert runs["alternatives: policy resamples"]["config"]["alternatives"] == "resample"
     assert runs["threshold=2.0"]["config"]["threshold"] == 2.0
+    assert runs["online_samples=4"]["config"]["online_samples"] == 4
     assert runs["conscience, none world"]["config"]["conscience_source"] == "none"
     assert runs["base (explicit)"]["config"]["conscience_source"] == "explicit"
     assert runs[experiment.INITIAL[0]]["config"]["hack_share"] == runs[experiment.INITIAL[1]]["config"]["hack_share"] > 0.02

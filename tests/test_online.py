@@ -93,6 +93,18 @@ def test_the_conscience_every_few_steps_and_dpo_on_its_pairs_in_between(monkeypa
     assert all("loss/dpo" in r for r in records)  # step 1 trains on the pairs of step 0
 
 
+def test_online_samples_samples_from_the_first_prompts_of_the_step_only(monkeypatch):
+    seen = []
+    real = train.next_token_loss
+    monkeypatch.setattr(train, "next_token_loss",
+                        lambda net, enc, prompts, *a, **k: (seen.append(list(prompts)), real(net, enc, prompts, *a, **k))[1])
+    _, _, _, calls = online(monkeypatch, steps=2, ft_batch_size=3, online_samples=2)
+    for step, call in enumerate(calls):  # the first two prompts of each step's three
+        assert call["sampled"] == call["prompts"] == seen[step][:2] and len(seen[step]) == 3
+    _, _, _, calls = online(monkeypatch, ft_batch_size=3, online_samples=5)  # more than the batch: every prompt
+    assert len(calls[0]["sampled"]) == 3
+
+
 def test_the_frozen_copy_judges_unless_a_control_says_otherwise(monkeypatch):
     kinds = {}
     for kind in ("frozen", "policy", "oracle", "random"):

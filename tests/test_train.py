@@ -52,6 +52,7 @@ def test_online_stage_runs_end_to_end_from_a_saved_base(tiny_base, tmp_path):
     (["--judge=nobody"], "--judge wants frozen, policy, random or oracle"),
     (["--align=ppo"], "--align wants dpo, sft or dpo+sft"),
     (["--repe_vector=north"], "--repe_vector wants reading or random"),
+    (["--online_samples=-1"], "--online_samples must not be negative"),
     (["--hack_share=1.5"], "hack_share is a share between 0 and 1"),
     (["--conscience_from=5000"], "--conscience_from is a pretraining step"),
     (["--dtype=fp8"], "--dtype wants auto, float32 or bfloat16"),
