@@ -109,6 +109,7 @@ def make_pairs(*, policy, judge, enc, prompts, responses, question=QUESTION, thr
              "conscience/score_mean": scores.mean().item(),
              "conscience/score_margin": sum(gaps) / len(gaps) if gaps else 0.0,
              "conscience/pairs": len(pairs),
+             "conscience/samples": len(prompts),
              **({"conscience/alt_canonical": canonical / len(pairs)} if references is not None and pairs else {}),
              "time/conscience": t1 - t0, "time/alternatives": time.perf_counter() - t1}
     return pairs, stats

@@ -382,7 +382,7 @@ def rows(records):
     sweeps = [("lam", LAMBDAS, DEFAULTS["lam"]), ("beta", BETAS, DEFAULTS["beta"]),
               ("conscience_every", CADENCES, DEFAULTS["conscience_every"]),
               ("threshold", THRESHOLDS, DEFAULTS["threshold"]),
-              ("online_samples", ONLINE_SAMPLES, DEFAULTS["ft_batch_size"])]  # the default: every prompt
+              ("online_samples", ONLINE_SAMPLES, DEFAULTS["online_samples"])]  # the default, 0: every prompt
     for flag, values, default in sweeps:
         for v in sorted(values + [default]):
             if v == default:

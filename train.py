@@ -86,8 +86,9 @@ SETTINGS = dict(
     beta=(0.1, "DPO beta: how far the policy may move from the frozen reference"),
     label_smoothing=(0.0, "conservative DPO: probability that a preference label is wrong"),
     conscience_every=(1, "online steps between conscience calls (the replay buffer feeds DPO in between)"),
-    online_samples=(0, "the conscience step samples from the first this many of a step's prompts only (0: from all "
-                       "ft_batch_size of them): fewer is cheaper"),
+    online_samples=(0, "prompts a step the conscience step samples and judges: the first N of the step's ft_batch_size "
+                       "(with several processes each takes the first N / processes of its share), in initial training "
+                       "too; the next-token loss still sees them all (0: every prompt)"),
     alternatives=("rewrite", "the alternative: rewrite (the judge's, after answering 'no') or resample (the policy's samples)"),
     num_candidates=(1, "candidates per flagged sample (the rewrite, then fresh policy samples); the best-scored wins"),
     threshold=(THRESHOLD, "flag a sample when log P(yes) - log P(no) is below this (-2: P(no) > 0.88)"),
@@ -375,7 +376,7 @@ def choose_pair_loss(cfg, net, frozen, enc, device, context, autocast):
     rows = dict(policy=net, enc=enc, device=device, context=context, autocast=autocast)
     sft = partial(controls.sft_on_chosen, **rows)
     dpo = partial(dpo_term, reference=frozen, beta=cfg["beta"], label_smoothing=cfg["label_smoothing"], **rows)
-    if cfg["align"] == "dpo+sft":
+    if cfg["align"] == "dpo+sft":  # (the chosen rows go through the policy twice: simple, not the fastest)
         return lambda pairs, record: dpo(pairs, record) + sft(pairs, record)
     return sft if cfg["align"] == "sft" else dpo
 
@@ -418,6 +419,8 @@ def main():
     random.seed(cfg["seed"])
     dist = Dist(device)
     dist.split(cfg, "ft_batch_size")  # a batch the ranks cannot share fails now, not after pretraining
+    if cfg["online_samples"]:
+        dist.split(cfg, "online_samples")
     if not dist.master:
         sys.stdout = open(os.devnull, "w")  # rank 0 speaks for all
     log = Log(cfg["out_dir"], dist.master, fresh=cfg["init_from"] != "resume")

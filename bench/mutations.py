@@ -192,6 +192,10 @@ online.inoculation_nowhere | train.py | tests/test_online.py | --inoculate chang
 - codehack.inoculate(task.prompt) if cfg["inoculate"] else task.prompt
 + task.prompt
 
+initial.online_samples_ignored | train.py | tests/test_train.py::test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapshot | --online_samples is ignored in initial training
+- return conscience_step(cfg, self.model, self.frozen, self.enc, sampled(tasks, cfg, self.dist), generator, record)
++ return conscience_step(cfg, self.model, self.frozen, self.enc, tasks, generator, record)
+
 initial.no_dpo_term | train.py | tests/test_train.py::test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapshot | the initial-training stage logs its pairs but drops their DPO term
 - total = total + cfg["lam"] * initial.pair_loss(pairs, record)
 + total = total

@@ -2,14 +2,17 @@
 Cost of the conscience: time per online fine-tuning step with the conscience against a
 plain fine-tuning step on the same batches, split into its phases, at train.py's defaults and
 at other --online_samples (prompts a step the policy samples from), each against the same plain
-step. The conditions run in turn, --repeats times, and each is reported by its median run (a
-plain step's time alone moves by a quarter between runs on a shared machine). Writes
-bench/online_step.json.
+step. After a short warm-up run (not counted) the conditions run in turn, --repeats rounds:
+each ratio is the median over the rounds of that round's time over the same round's plain
+step (a plain step's time alone moves by a quarter between runs on a shared machine), and
+each condition's phases are those of its median run (the upper one for an even count).
+Writes bench/online_step.json.
     python bench/online_step.py --ckpt=out/base.pt [--online_samples=8,4] [--repeats=3]
 """
 
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -64,11 +67,14 @@ def main():
         fewer = [int(v) for v in config["online_samples"].split(",") if v.strip()]
     except ValueError:
         raise flags.UsageError(f"--online_samples wants comma-separated integers, got {config['online_samples']!r}")
-    if any(n <= 0 for n in fewer):
-        raise flags.UsageError("--online_samples wants positive values (the default, every prompt, is always timed)")
+    batch = train.SETTINGS["ft_batch_size"][0]
+    if any(not 0 < n < batch for n in fewer) or len(set(fewer)) < len(fewer):
+        raise flags.UsageError(f"--online_samples wants distinct values from 1 to {batch - 1} (every prompt, "
+                               f"{batch}, is always timed)")
     checkpoint.load(config["ckpt"])
     conditions = [("plain", dict(conscience=False)), ("conscience", dict(conscience=True))]
     conditions += [(n, dict(conscience=True, online_samples=n)) for n in fewer]
+    run(config["ckpt"], False, min(10, config["steps"]), config["device"], config["dtype"])  # warm-up, not counted
     runs, t0 = {name: [] for name, _ in conditions}, time.time()
     for i in range(config["repeats"] * len(conditions)):  # round by round, so drift hits every condition alike
         name, settings = conditions[i % len(conditions)]
@@ -78,6 +84,10 @@ def main():
               f"step | eta {eta(i + 1, config['repeats'] * len(conditions), t0)}", flush=True)
     median = {name: dict(sorted(r, key=lambda x: x["seconds_per_step"])[len(r) // 2],
                          all_seconds_per_step=[x["seconds_per_step"] for x in r]) for name, r in runs.items()}
+
+    def ratio(name):  # paired by round: each round's time over that round's plain step
+        return statistics.median_high([a["seconds_per_step"] / b["seconds_per_step"]
+                                       for a, b in zip(runs[name], runs["plain"])])
     plain, online = median["plain"], median["conscience"]
     result = {"ckpt": config["ckpt"], "steps": config["steps"], "repeats": config["repeats"],
               "threads": torch.get_num_threads(),
@@ -85,9 +95,7 @@ def main():
               "dtype": setup_device(config["device"], config["dtype"])[2],
               "conscience_every": train.SETTINGS["conscience_every"][0],
               "plain": plain, "conscience": online,
-              "ratio": online["seconds_per_step"] / plain["seconds_per_step"],
-              "online_samples": {n: dict(median[n], ratio=median[n]["seconds_per_step"] / plain["seconds_per_step"])
-                                 for n in fewer}}  # each against the same (median) plain step
+              "ratio": ratio("conscience"), "online_samples": {str(n): dict(median[n], ratio=ratio(n)) for n in fewer}}
     print("| phase | plain step (s) | conscience step (s) |\n|---|---|---|")
     for p in PHASES:
         print(f"| {p} | {plain['split'][p]:.3f} | {online['split'][p]:.3f} |")

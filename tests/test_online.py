@@ -11,6 +11,7 @@ import torch
 import codehack as ch
 import conscience
 import engine
+import flags
 import repe
 import train
 from common import Dist
@@ -103,6 +104,15 @@ def test_online_samples_samples_from_the_first_prompts_of_the_step_only(monkeypa
         assert call["sampled"] == call["prompts"] == seen[step][:2] and len(seen[step]) == 3
     _, _, _, calls = online(monkeypatch, ft_batch_size=3, online_samples=5)  # more than the batch: every prompt
     assert len(calls[0]["sampled"]) == 3
+
+
+def test_online_samples_are_shared_by_the_ranks():
+    dist = Dist("cpu")
+    dist.rank, dist.world = 1, 2  # rank 1 of 2: its share of a batch of 8 is 4 tasks, it samples 6 / 2 of them
+    assert train.sampled(list("abcd"), dict(online_samples=6), dist) == list("abc")
+    assert train.sampled(list("abcd"), dict(online_samples=0), dist) == list("abcd")
+    with pytest.raises(flags.UsageError, match="--online_samples must be a multiple of the 2 processes"):
+        train.sampled(list("abcd"), dict(online_samples=5), dist)
 
 
 def test_the_frozen_copy_judges_unless_a_control_says_otherwise(monkeypatch):

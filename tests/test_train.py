@@ -93,7 +93,7 @@ def test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapsho
         shutil.copytree(tiny_base["folder"] / "out", out_dir)
         out = run_script("train.py", *TINY, "--init_from=resume", "--max_iters=403", "--conscience_from=401",
                          "--conscience_every=1", "--log_interval=1", "--ft_iters=0", "--eval_tasks=0",
-                         "--ft_batch_size=4", "--threshold=100", "--margin=-100", f"--lam={lam}",
+                         "--ft_batch_size=4", "--online_samples=3", "--threshold=100", "--margin=-100", f"--lam={lam}",
                          f"--out_dir={out_dir}", f"--data_dir={tiny_base['folder']}/data")
         assert out.returncode == 0, out.stderr[-2000:]
         weights[lam] = checkpoint.load(str(out_dir / "base.pt"))["model"]
@@ -102,6 +102,7 @@ def test_initial_training_adds_the_conscience_to_pretraining_judged_by_a_snapsho
     assert sorted(steps) == [400, 401, 402]  # the base's own records come before
     assert "conscience/flag_rate" not in steps[400]  # before --conscience_from: next-token loss only
     assert steps[401]["conscience/flag_rate"] == steps[402]["conscience/flag_rate"] == 1.0
+    assert steps[401]["conscience/samples"] == steps[402]["conscience/samples"] == 3  # --online_samples of 4
     assert steps[401]["conscience/pairs"] + steps[402]["conscience/pairs"] > 0
     if "loss/dpo" in steps[401]:  # the snapshot is the model of that step: policy == reference
         assert abs(steps[401]["loss/dpo"] - 0.6931) < 1e-3
