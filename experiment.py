@@ -15,6 +15,7 @@ and every condition against the method, paired) and OUT_DIR/*.png.
 """
 
 import json
+import math
 import os
 import platform
 import shlex
@@ -65,7 +66,7 @@ LAMBDAS = [0.1, 0.3, 1.0]  # with 0 (the EM run, see lambda_sweep) and the metho
 BETAS = [0.03, 0.3, 1.0, 3.0]  # with 0.1 (the default)
 CADENCES = [2, 4]           # with 1 (the default)
 ONLINE_SAMPLES = [4, 8]     # with every prompt of the step (the default): the cost of the conscience step
-THRESHOLDS = [0.0, 2.0]     # with -2 (the default): flag more of the online samples
+THRESHOLDS = [0.0, 2.0, math.inf]  # with -2 (the default): flag more of the online samples (inf: every one)
 QUESTIONS = [codehack.QUESTIONS_SEEN[1]] + codehack.QUESTIONS_UNSEEN  # with the default question
 REPE_STRENGTHS = "0,2,4,8,16,32"  # RepE steering: at every block, chosen on validation (repe.py)
 REPE_CONTROL = 8.0  # RepE in training: the strength RepE steering chose (then at the middle block only) on 4 of 5 seeds
